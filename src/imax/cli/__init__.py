@@ -1,0 +1,88 @@
+"""The ``imax`` command line. Each command is a module under :mod:`imax.cli` exposing
+
+* ``Config``: the typed dataclass its options are generated from (help = field docstrings),
+* ``HELP``: one line shown in ``imax --help``,
+* ``POSITIONAL``: (optional) field names taken as positional arguments,
+* ``run(cfg) -> int``: does the work by calling library functions; returns the exit status.
+
+Commands only wire library code together; they hold no logic and no defaults of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from imax.schema.config import ConfigError, add_arguments, from_args, to_dict
+from imax.schema.config.base import load_yaml
+from imax.schema.errors import ImaxError
+
+# Literal registry: command name -> module. Modules are imported only when their command runs, so
+# `imax --help` stays fast and a broken optional dependency cannot break unrelated commands.
+COMMANDS: dict[str, str] = {
+    "phantom": "imax.cli.phantom",
+    "build": "imax.cli.build",
+    "check-leakage": "imax.cli.check_leakage",
+    "pretrain": "imax.cli.pretrain",
+    "train": "imax.cli.train",
+    "export": "imax.cli.export",
+    "evaluate": "imax.cli.evaluate",
+    "fisher": "imax.cli.fisher",
+    "pseudo": "imax.cli.pseudo",
+    "experiment": "imax.cli.experiment",
+    "browse": "imax.cli.browse",
+}
+
+
+def _load(name: str):  # noqa: ANN202 - returns a module
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imax", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="_command", metavar="COMMAND")
+    for name in COMMANDS:
+        if command is not None and name != command:
+            sub.add_parser(name, help="")
+            continue
+        mod = _load(name)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        p.add_argument("--config", dest="_config", metavar="YAML", help="read options from a YAML file first")
+        p.add_argument("--print-config", dest="_print_config", action="store_true",
+                       help="print the resolved config as YAML and exit")
+        add_arguments(p, mod.Config, positional=tuple(getattr(mod, "POSITIONAL", ())))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in COMMANDS:
+        print(f"imax: unknown command {command!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    parser = build_parser(command)
+    ns = parser.parse_args(argv)
+    if ns._command is None:
+        parser.print_help()
+        return 0
+    mod = _load(ns._command)
+    try:
+        base = {}
+        if ns._config:
+            base = to_dict(load_yaml(mod.Config, ns._config))
+        cfg = from_args(mod.Config, ns, base=base)
+        if ns._print_config:
+            import yaml
+
+            print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+            return 0
+        return int(mod.run(cfg) or 0)
+    except (ConfigError, ImaxError, FileNotFoundError) as exc:
+        print(f"imax {ns._command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from imax.cli import main
+
+sys.exit(main())

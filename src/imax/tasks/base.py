@@ -1,0 +1,60 @@
+"""The shape of a task table: everything imax knows about one task lives in one ``TaskSpec``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from imax.schema.records import TaskName
+
+Payload = dict[str, Any]
+"""A query or answer payload (a JSON object; keys per task, see :mod:`imax.schema.records`)."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its token, instruction pool, answer codec and metric names.
+
+    ``parse_answer(format_answer(q, a), q) == canonical(q, a)`` holds for every valid annotation:
+    the parser is the exact inverse of the formatter on what text can express.
+    """
+
+    name: TaskName
+    token: str
+    """Task token that opens every instruction of this task, e.g. ``[calculate]``."""
+    instructions: tuple[str, ...]
+    """Paraphrase pool (≥ 5). Templates may use fields of ``instruction_fields(query)``."""
+    instruction_fields: Callable[[Mapping[str, Any]], dict[str, str]]
+    """Query payload → values for the template placeholders."""
+    format_answer: Callable[[Mapping[str, Any], Mapping[str, Any]], str]
+    """(query, answer) → response text."""
+    parse_answer: Callable[[str, Mapping[str, Any]], Payload | None]
+    """(response text, query) → answer payload, or ``None`` when the text cannot be read."""
+    canonical: Callable[[Mapping[str, Any], Mapping[str, Any]], Payload]
+    """(query, answer) → the answer as text can express it (rounded, snapped to the box grid)."""
+    metrics: tuple[str, ...]
+    """Metric names reported by ``imax.evaluate`` for this task, primary metric first."""
+    max_new_tokens: int
+    """Generation budget for an answer of this task."""
+    description: str = ""
+
+    def render_instruction(self, query: Mapping[str, Any], k: int = 0) -> str:
+        """``"<token> <paraphrase k>"`` with the query's fields filled in (k wraps around the pool)."""
+        template = self.instructions[k % len(self.instructions)]
+        return f"{self.token} {template.format(**self.instruction_fields(query))}"
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able view saved beside checkpoints (``tasks.json``)."""
+        return {
+            "name": self.name,
+            "token": self.token,
+            "instructions": list(self.instructions),
+            "metrics": list(self.metrics),
+            "max_new_tokens": self.max_new_tokens,
+            "description": self.description,
+        }
