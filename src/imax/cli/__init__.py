@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _load(name: str):  # noqa: ANN202 - returns a module
+def _load(name: str):
     return importlib.import_module(COMMANDS[name])
 
 

@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import itertools
 import textwrap
 import types
 import typing
@@ -44,7 +45,7 @@ def field_docs(cls: type) -> dict[str, str]:
         body = ast.parse(src).body[0]
         assert isinstance(body, ast.ClassDef)
         stmts = body.body
-        for a, b in zip(stmts, stmts[1:], strict=False):
+        for a, b in itertools.pairwise(stmts):
             if (
                 isinstance(a, ast.AnnAssign)
                 and isinstance(a.target, ast.Name)

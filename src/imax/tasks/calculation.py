@@ -1,0 +1,60 @@
+"""Calculation: cardiothoracic ratio (CTR) and cardiopulmonary area ratio (CPAR), two decimals.
+
+query ``{"measure": "ctr" | "cpar"}`` → answer ``{"value": float}``; response text ``"0.47"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.text import first_number
+
+MEASURES: dict[str, str] = {
+    "ctr": "cardiothoracic ratio (CTR)",
+    "cpar": "cardiopulmonary area ratio (CPAR)",
+}
+
+
+def _fields(query: Mapping[str, Any]) -> dict[str, str]:
+    return {"measure": MEASURES[query["measure"]]}
+
+
+def _two_decimals(value: float) -> float:
+    # Round through the same formatting the response uses so parse(format(x)) is exact.
+    return float(f"{float(value):.2f}")
+
+
+def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
+    return f"{float(answer['value']):.2f}"
+
+
+def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
+    value = first_number(text)
+    return None if value is None else {"value": _two_decimals(value)}
+
+
+def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
+    return {"value": _two_decimals(answer["value"])}
+
+
+SPEC = TaskSpec(
+    name="calculation",
+    token="[calculate]",
+    instructions=(
+        "Calculate the {measure} of this chest X-ray.",
+        "What is the {measure} in this radiograph?",
+        "Measure the {measure} from the image.",
+        "Estimate the {measure} shown in this chest radiograph.",
+        "Compute the {measure} for this image, to two decimals.",
+        "Report the {measure} of the heart on this film.",
+    ),
+    instruction_fields=_fields,
+    format_answer=_format,
+    parse_answer=_parse,
+    canonical=_canonical,
+    metrics=("mae", "rmse", "acc_within_0.05", "cardiomegaly_accuracy", "cardiomegaly_f1"),
+    max_new_tokens=8,
+    description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",
+)

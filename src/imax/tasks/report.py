@@ -1,0 +1,46 @@
+"""Report generation: the FINDINGS section (IMPRESSION, then last paragraph, as fallbacks).
+
+query ``{}`` → answer ``{"text": str}``; the response is the text with whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.text import squash
+
+
+def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
+    return squash(answer["text"])
+
+
+def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
+    text = squash(text)
+    return {"text": text} if text else None
+
+
+def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
+    return {"text": squash(answer["text"])}
+
+
+SPEC = TaskSpec(
+    name="report",
+    token="[caption]",
+    instructions=(
+        "Describe the findings of this chest X-ray.",
+        "Write the findings section of a radiology report for this image.",
+        "Generate a radiology report for this chest radiograph.",
+        "What does this chest X-ray show? Write the report.",
+        "Provide a detailed report of this radiograph.",
+        "Act as a radiologist and report the findings of this study.",
+    ),
+    instruction_fields=lambda query: {},
+    format_answer=_format,
+    parse_answer=_parse,
+    canonical=_canonical,
+    metrics=("ce_f1_micro", "ce_f1_macro", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"),
+    max_new_tokens=128,
+    description="Findings text of the MIMIC-CXR report (impression fallback).",
+)
