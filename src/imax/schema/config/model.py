@@ -1,0 +1,98 @@
+"""Config of the model: the tiny LLaVA composition (CLIP vision tower → 2-layer MLP → Llama) and LoRA.
+
+The defaults are the *tiny* model that trains on two CPU cores (≈ 8.3 M parameters with a 4 000-token
+vocabulary). The paper's recipe is the same composition at full size: frozen vision encoder, Linear-GELU-
+Linear projector, LLaMA-2 with LoRA rank 8 on every linear layer of the language model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+LORA_TARGET_REGEX = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+"""PEFT ``target_modules`` regex: every linear layer of the language model and nothing else. A suffix
+list (``["q_proj", ...]``) would also hit the vision tower's ``q_proj``/``k_proj``/``v_proj`` (peft#2615)."""
+
+
+@dataclass
+class VisionSettings:
+    """CLIP vision tower (transformers ``CLIPVisionConfig``), random init unless loaded from ``base_path``."""
+
+    image_size: int = 128
+    """Input side in pixels (images are resized to image_size x image_size)."""
+    patch_size: int = 16
+    """ViT patch side; (image_size / patch_size)^2 patches per image."""
+    num_channels: int = 1
+    """Input channels (1: grayscale chest X-rays, no RGB replication)."""
+    hidden_size: int = 192
+    """Vision transformer width."""
+    num_layers: int = 6
+    """Vision transformer depth."""
+    num_heads: int = 3
+    """Attention heads (must divide hidden_size)."""
+    intermediate_size: int = 768
+    """Vision MLP width."""
+
+
+@dataclass
+class TextSettings:
+    """Llama language model (transformers ``LlamaConfig``); vocab size comes from the tokenizer."""
+
+    hidden_size: int = 256
+    """Language model width."""
+    num_layers: int = 4
+    """Decoder layers."""
+    num_heads: int = 4
+    """Attention heads (must divide hidden_size)."""
+    num_kv_heads: int = 4
+    """Key/value heads (= num_heads: plain multi-head attention; fewer: grouped-query attention)."""
+    intermediate_size: int = 688
+    """SwiGLU MLP width (LLaMA ratio 8/3 x hidden, rounded)."""
+    max_position_embeddings: int = 512
+    """Longest sequence (image tokens included)."""
+    rope_theta: float = 10000.0
+    """RoPE base frequency."""
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters via PEFT: on the language model's linear layers only; projector fully trainable."""
+
+    r: int = 8
+    """LoRA rank (the paper: 8)."""
+    alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    dropout: float = 0.05
+    """Dropout on the LoRA input path."""
+    target_regex: str = LORA_TARGET_REGEX
+    """Regex (full match against module names) selecting the layers that get adapters."""
+    modules_to_save: tuple[str, ...] = ("multi_modal_projector",)
+    """Modules trained in full (and saved with the adapter): the projector. Never the vision tower."""
+
+
+@dataclass
+class ModelConfig:
+    """The LLaVA composition: vision tower, projector and language model (tiny by default)."""
+
+    vision: VisionSettings = field(default_factory=VisionSettings)
+    """Vision tower shape."""
+    text: TextSettings = field(default_factory=TextSettings)
+    """Language model shape."""
+    vision_feature_select_strategy: Literal["default", "full"] = "default"
+    """"default" drops the CLS token ((size/patch)^2 image tokens, 64 at 128/16); "full" keeps it (+1)."""
+    vision_feature_layer: int = -1
+    """Vision hidden state fed to the projector (before post_layernorm). -1 (last layer), not LLaVA's -2: the tiny tower is
+    trained from scratch here, and with -2 its last layer would be dead weight that gets no gradient
+    (and breaks DDP without find_unused_parameters)."""
+    projector_hidden_act: str = "gelu"
+    """Activation between the projector's two linear layers (LLaVA-1.5: Linear-GELU-Linear)."""
+    vocab_size: int = 4000
+    """Target vocabulary of the byte-level BPE tokenizer trained on the dataset text."""
+    seed: int = 0
+    """Seed of the random initialisation of the tiny model."""
+    base_path: Path | None = None
+    """Local LLaVA-format checkpoint directory (``save_base`` layout) to load instead of building tiny."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """LoRA settings for fine-tuning."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import torch
+
+from imax.data import IGNORE_INDEX, EntryDataset, PromptCollator, TrainCollator
+
+N, S = 4, 32
+
+
+def test_train_collator_right_pads(tokenizer, dataset_dir):
+    ds = EntryDataset(dataset_dir / "entries.parquet", "train")
+    collate = TrainCollator(tokenizer, N, S, ds.data_root, max_length=128)
+    batch = collate([ds[0], ds[1], ds[2]])
+    collate([ds[0]])
+    assert (collate.images.cache.misses, collate.images.cache.hits) == (3, 1)
+    ids, att, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    assert ids.dtype == att.dtype == labels.dtype == torch.long
+    assert ids.shape == att.shape == labels.shape and ids.shape[0] == 3
+    assert batch["pixel_values"].shape == (3, 1, S, S) and batch["pixel_values"].dtype == torch.float32
+    assert batch["task"] == ["calculation"] * 3 and batch["id"] == [ds[i]["id"] for i in range(3)]
+    short = 1  # entry 1 answers "yes": shortest row, padded on the right
+    n = int(att[short].sum())
+    assert n < ids.shape[1] and att[short, :n].all() and not att[short, n:].any()
+    assert (ids[short, n:] == tokenizer.pad_token_id).all() and (labels[short, n:] == IGNORE_INDEX).all()
+    assert ids[short, n - 1] == tokenizer.eos_token_id
+    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    assert ((ids == image_id).sum(1) == N).all()
+
+
+def test_prompt_collator_left_pads(tokenizer, dataset_dir):
+    ds = EntryDataset(dataset_dir / "entries.parquet", "train")
+    entries = [ds[0], ds[1]]
+    entries[1] = {**entries[1], "instruction": "[vqa]"}  # a shorter prompt
+    batch = PromptCollator(tokenizer, N, S, ds.data_root, max_length=128)(entries)
+    assert set(batch) >= {"input_ids", "attention_mask", "pixel_values", "task", "id"}
+    ids, att = batch["input_ids"], batch["attention_mask"]
+    close = tokenizer.convert_tokens_to_ids("[/INST]")
+    assert (ids[:, -1] == close).all() and att[:, -1].all()
+    n = int(att[1].sum())
+    assert n < ids.shape[1] and not att[1, :-n].any() and (ids[1, :-n] == tokenizer.pad_token_id).all()
+    assert ids[1, -n] == tokenizer.bos_token_id
+    assert batch["pixel_values"].shape == (2, 1, S, S)
+    assert batch["response"] == [e["response"] for e in entries]
