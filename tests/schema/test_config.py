@@ -68,3 +68,15 @@ def test_bad_values_name_the_key():
         from_dict(Outer, {"epochs": 3})
     with pytest.raises(ConfigError, match="'steps'"):
         from_dict(Outer, {"steps": 1.5})
+
+
+@dataclass
+class Percent:
+    frac: float = 0.05
+    """Five % of the cohort."""
+
+
+def test_percent_sign_in_docstring_does_not_break_help():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Percent)
+    assert "Five % of the cohort." in " ".join(parser.format_help().split())

@@ -245,6 +245,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
         help_text = docs.get(f.name, "")
         shown = to_dict(default)
         help_text = f"{help_text} (default: {shown})" if help_text else f"(default: {shown})"
+        help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
         if get_origin(tp) is Literal:
             help_text += f" choices: {', '.join(map(str, get_args(tp)))}"
         if dest in positional:

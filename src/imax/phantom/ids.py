@@ -1,0 +1,46 @@
+"""MIMIC-style identifiers and paths (formats: source-formats.md §0)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def dicom_id(seed: int, index: int) -> str:
+    """44-char id: five dash-separated groups of 8 hex digits, unique per (seed, image index)."""
+    h = hashlib.sha1(f"imax-phantom:{seed}:{index}".encode()).hexdigest()  # 40 hex digits
+    return "-".join(h[i : i + 8] for i in range(0, 40, 8))
+
+
+def _unique_ints(seed: int, stream: int, n: int, lo: int, hi: int) -> list[int]:
+    # Sample without replacement in one shot; `choice` on a range never materialises it.
+    r = np.random.default_rng([seed, stream])
+    return sorted(int(v) + lo for v in r.choice(hi - lo, size=n, replace=False))
+
+
+def subject_ids(seed: int, n: int) -> list[int]:
+    """``n`` distinct 8-digit subject ids starting with 1, ascending."""
+    return _unique_ints(seed, 10, n, 10_000_000, 20_000_000)
+
+
+def study_ids(seed: int, n: int) -> list[int]:
+    """``n`` distinct 8-digit study ids starting with 5, in random order (as real study ids are)."""
+    ids = _unique_ints(seed, 11, n, 50_000_000, 60_000_000)
+    r = np.random.default_rng([seed, 12])
+    return [ids[i] for i in r.permutation(n)]
+
+
+def study_dir(subject_id: int, study_id: int) -> str:
+    s = str(subject_id)
+    return f"files/p{s[:2]}/p{s}/s{study_id}"
+
+
+def image_path(subject_id: int, study_id: int, dicom: str) -> str:
+    """``files/pXX/pSUBJECT/sSTUDY/DICOM_ID.jpg`` relative to the data root."""
+    return f"{study_dir(subject_id, study_id)}/{dicom}.jpg"
+
+
+def report_path(subject_id: int, study_id: int) -> str:
+    """``files/pXX/pSUBJECT/sSTUDY.txt`` (the report sits next to the study folder)."""
+    return f"{study_dir(subject_id, study_id)}.txt"
