@@ -1,0 +1,202 @@
+"""``evaluate_model(cfg)``: load a checkpoint, generate on a split, parse, score, write the results.
+
+Output directory::
+
+    OUT/predictions.jsonl   one line per entry: id, dicom_id, task, prompt, query, output (raw text),
+                            parsed (answer payload or null), parse_status, reference (ground truth)
+    OUT/metrics.json        {task: {metric: value, ..., parse_failure_rate, n, n_images}, multitask_average,
+                            scores, primary, ci, unavailable, details, bootstrap, meta}
+    OUT/metrics.md          the same as Markdown tables
+    OUT/config.yaml         the resolved EvalConfig
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imax.evaluate import aggregate
+from imax.evaluate.plugins import load_plugins
+from imax.evaluate.score import LABEL_SPACES, parse_predictions, score_predictions
+from imax.schema.config.base import save_yaml, to_dict
+from imax.schema.config.evaluate import EvalConfig
+from imax.schema.errors import ImaxError
+
+
+def select_entries(
+    entries: Sequence[Mapping[str, Any]],
+    tasks: Sequence[str] = (),
+    max_samples: int | None = None,
+    seed: int = 0,
+) -> list[Mapping[str, Any]]:
+    """Entries of ``tasks`` (all when empty), at most ``max_samples`` per task from a seeded shuffle,
+    returned in their original order."""
+    keep = [i for i, e in enumerate(entries) if not tasks or e["task"] in tasks]
+    if max_samples is not None:
+        rng = np.random.default_rng(seed)
+        chosen: list[int] = []
+        for task in sorted({entries[i]["task"] for i in keep}):
+            idx = [i for i in keep if entries[i]["task"] == task]
+            chosen += [idx[j] for j in rng.permutation(len(idx))[:max_samples]]
+        keep = sorted(chosen)
+    return [entries[i] for i in keep]
+
+
+def load_for_eval(model_dir: Path, base: Path | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) from an adapter checkpoint (LoRA merged in for speed) or a base/merged dir."""
+    from imax.model import load_adapter_checkpoint, load_base
+
+    model_dir = Path(model_dir)
+    if (model_dir / "adapter").is_dir():
+        peft_model, tokenizer = load_adapter_checkpoint(model_dir, base)
+        # Merged weights decode ~20% faster than an unmerged adapter and give the same logits.
+        return peft_model.merge_and_unload().eval(), tokenizer
+    model, tokenizer = load_base(model_dir)
+    return model.eval(), tokenizer
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN; null reads as "undefined" (e.g. F1 of an absent class)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return "n/a" if not math.isfinite(v) else f"{v:.4f}"
+    return str(v)
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.1%}"
+
+
+def metrics_markdown(metrics: Mapping[str, Any]) -> str:
+    """metrics.json as Markdown: summary with CIs, the orientation table, every task's metrics."""
+    tasks = [t for t in aggregate.PRIMARY if t in metrics]
+    ci = metrics.get("ci", {})
+    lines = [
+        "# Evaluation",
+        "",
+        "| task | n | parse failure rate | primary | value | 95% CI | score |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in tasks:
+        p = metrics["primary"][t]
+        lo_hi = ci.get(t, {}).get(p["metric"])
+        interval = f"[{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]" if lo_hi else "—"
+        arrow = "↑" if p["higher_is_better"] else "↓"
+        lines.append(
+            f"| {t} | {metrics[t]['n']} | {_pct(metrics[t]['parse_failure_rate'])} | {p['metric']} {arrow} "
+            f"| {_fmt(p['value'])} | {interval} | {_fmt(p['score'])} |"
+        )
+    avg_ci = ci.get("multitask_average")
+    interval = f"[{_fmt(avg_ci[0])}, {_fmt(avg_ci[1])}]" if avg_ci else "—"
+    lines += [
+        f"| **multi-task average** | | | | | {interval} | **{_fmt(metrics.get('multitask_average'))}** |",
+        "",
+        "## Primary metrics and how they enter the average",
+        "",
+        aggregate.primary_table_markdown(),
+        "",
+    ]
+    for t in tasks:
+        lines += [f"## {t}", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics[t].items()]
+        lines.append("")
+    if metrics.get("unavailable"):
+        lines += ["## Unavailable", ""] + [f"- {k}: {v}" for k, v in metrics["unavailable"].items()] + [""]
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, predictions: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> None:
+    """predictions.jsonl, metrics.json and metrics.md under ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "predictions.jsonl").open("w") as f:
+        for p in predictions:
+            f.write(json.dumps(_jsonable(dict(p)), sort_keys=False) + "\n")
+    clean = _jsonable(dict(metrics))
+    (out / "metrics.json").write_text(json.dumps(clean, indent=2))
+    (out / "metrics.md").write_text(metrics_markdown(clean))
+
+
+def _label_ranking(
+    model: Any, tokenizer: Any, entries: Sequence[Mapping[str, Any]], collate: Any, spec: Any, batch_size: int
+) -> dict[str, float]:
+    from imax.evaluate.likelihood import label_score_matrix
+    from imax.evaluate.metrics import ranking_metrics
+
+    out: dict[str, float] = {}
+    for space, classes in LABEL_SPACES.items():
+        rows = [
+            e
+            for e in entries
+            if e["task"] == "multilabel" and json.loads(e["query"]).get("label_space") == space
+        ]
+        if not rows:
+            continue
+        query = {"label_space": space}
+        scores = label_score_matrix(model, tokenizer, rows, collate, spec, classes, query, batch_size)
+        truth = np.array([[c in json.loads(e["answer"])["labels"] for c in classes] for e in rows])
+        out.update({f"{space}/{k}": v for k, v in ranking_metrics(scores, truth).items()})
+    return out
+
+
+def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Generate, parse and score ``cfg.model`` on ``cfg.split`` of ``cfg.data``; write ``cfg.out``.
+
+    Returns the metrics.json content. METEOR's JVM is started once here and reused for the evaluation.
+    """
+    from imax.data import PromptCollator, load_entries, read_data_root
+    from imax.evaluate.generate import generate_predictions  # torch only when a model is evaluated
+    from imax.model import num_image_tokens
+    from imax.tasks import TASKS
+
+    entries = select_entries(load_entries(cfg.data, cfg.split), cfg.tasks, cfg.max_samples, cfg.seed)
+    if not entries:
+        raise ImaxError(f"{cfg.data}: no entries in split {cfg.split!r} for tasks {list(cfg.tasks) or 'all'}")
+    model, tokenizer = load_for_eval(cfg.model, cfg.base)
+    image_size = cfg.image_size or int(model.config.vision_config.image_size)
+    collate = PromptCollator(
+        tokenizer, num_image_tokens(model), image_size, read_data_root(cfg.data), cfg.max_length
+    )
+    predictions = generate_predictions(model, tokenizer, entries, collate, TASKS, cfg.batch_size, progress)
+
+    scorers, unavailable = load_plugins({"chexbert": cfg.chexbert_path, "radgraph": cfg.radgraph_path})
+    # score_predictions starts METEOR's JVM once for the whole evaluation (or records why it cannot).
+    metrics = score_predictions(
+        predictions,
+        TASKS,
+        meteor=cfg.meteor,
+        plugins=scorers,
+        plugin_unavailable=unavailable,
+        n_bootstrap=cfg.bootstrap,
+        seed=cfg.seed,
+    )
+    if cfg.label_scores and "multilabel" in metrics:
+        metrics["multilabel"].update(
+            _label_ranking(model, tokenizer, entries, collate, TASKS["multilabel"], cfg.batch_size)
+        )
+    manifest = Path(cfg.data) / "manifest.json"
+    metrics["meta"] = {
+        "config": to_dict(cfg),
+        "n_entries": len(entries),
+        "data_manifest_id": json.loads(manifest.read_text()).get("id") if manifest.is_file() else None,
+    }
+    write_outputs(cfg.out, parse_predictions(predictions, TASKS), metrics)
+    save_yaml(cfg, Path(cfg.out) / "config.yaml")
+    return metrics

@@ -1,0 +1,44 @@
+"""Config of ``imax evaluate``: which checkpoint on which split, and how to score it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate a checkpoint on a built dataset split (generation, parsing, metrics, bootstrap CIs)."""
+
+    model: Path = Path("runs/model")
+    """Checkpoint directory (with adapter/ + base.json) or a merged/base model directory."""
+    base: Path | None = None
+    """Base model directory for an adapter checkpoint (default: the one named in its base.json)."""
+    data: Path = Path("data/imax")
+    """Built dataset directory (entries.parquet + manifest.json)."""
+    out: Path = Path("runs/eval")
+    """Output directory for predictions.jsonl, metrics.json and metrics.md."""
+    split: str = "test"
+    """Dataset split to evaluate (train | val | test)."""
+    tasks: tuple[str, ...] = ()
+    """Evaluate only these tasks (empty: every task present in the split)."""
+    batch_size: int = 32
+    """Prompts per generate() call (batches never mix tasks)."""
+    max_samples: int | None = None
+    """Cap on entries per task, taken in a seeded shuffle (None: all)."""
+    seed: int = 0
+    """Seed for sub-sampling and the bootstrap."""
+    bootstrap: int = 1000
+    """Bootstrap resamples of test images for the 95 percent CIs (0: no CIs)."""
+    meteor: bool = True
+    """Compute METEOR (needs java; reported as unavailable when java is missing)."""
+    label_scores: bool = False
+    """Also score every candidate label's log-likelihood for multilabel mAP / AUROC (slow)."""
+    chexbert_path: Path | None = None
+    """Local CheXbert weights for the CheXbert-F1 plug-in (None: reported as unavailable)."""
+    radgraph_path: Path | None = None
+    """Local RadGraph weights for the RadGraph-F1 plug-in (None: reported as unavailable)."""
+    image_size: int = 0
+    """Image side in pixels fed to the vision tower (0: read it from the model config)."""
+    max_length: int = 1024
+    """Longest prompt in tokens (longer prompts are an error, never truncated silently)."""

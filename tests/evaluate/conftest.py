@@ -1,0 +1,46 @@
+"""Shared tiny fixtures for imax.evaluate tests: a ~320-token tokenizer and a tiny random LLaVA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+CORPUS = [
+    "[calculate] What is the cardiothoracic ratio of this image?",
+    "0.52",
+    "[caption] Write the findings of this chest X-ray.",
+    "The heart is enlarged. Small left pleural effusion. No pneumothorax.",
+    "[refer] Locate the heart. {<10><20><30><40>}",
+] * 20
+TASK_TOKENS = ("[calculate]", "[caption]", "[refer]")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from imax.model import train_tokenizer
+
+    return train_tokenizer(CORPUS, TASK_TOKENS, vocab_size=320)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer):
+    from imax.model import build_model
+    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        vision=VisionSettings(
+            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
+        ),
+        text=TextSettings(
+            hidden_size=64,
+            num_layers=2,
+            num_heads=2,
+            num_kv_heads=2,
+            intermediate_size=96,
+            max_position_embeddings=256,
+        ),
+        vocab_size=320,
+        seed=0,
+    )
+    return build_model(cfg, tokenizer).eval()
