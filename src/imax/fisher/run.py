@@ -1,0 +1,129 @@
+"""Fisher spectra at a training run's named checkpoints → ``RUN/fisher.json``.
+
+``fisher.json`` is a list, one record per checkpoint in training order::
+
+    {"checkpoint": "mid", "path": ".../checkpoints/fisher-mid", "step": 120, "total_steps": 240,
+     "fraction": 0.5,
+     "se": float, "rho": float, "topk_ratio": float, "k": 5, "trace": float, "eff_rank": float,
+     "participation_ratio": float, "eigenvalues": [N floats, descending],
+     "n_samples": N, "n_params": P, "method": "vmap"|"loop", "param_groups": int,
+     "per_task": {task: {"n", "se", "rho", "topk_ratio", "trace", "eff_rank", "participation_ratio",
+                         "eigenvalues"}},
+     "task_cosine": {"tasks": [T names], "matrix": T×T (null where a task's mean gradient is 0)},
+     "probe": {"data", "split", "n", "seed", "ids_sha256"}}
+
+Runs are comparable only when ``probe.ids_sha256`` agrees (same probe samples).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from imax.fisher.core import fisher_spectrum
+from imax.fisher.probe import probe_set
+from imax.schema.config.fisher import FisherConfig
+from imax.schema.errors import MissingPathError
+
+
+def checkpoint_dir(run_dir: Path, name: str) -> Path:
+    """``RUN/checkpoints/fisher-<name>`` (what ``imax.train`` writes) or ``RUN/checkpoints/<name>``."""
+    root = Path(run_dir) / "checkpoints"
+    for cand in (root / f"fisher-{name}", root / name):
+        if (cand / "adapter").is_dir():
+            return cand
+    have = sorted(p.parent.name for p in root.glob("*/adapter")) if root.is_dir() else []
+    raise MissingPathError(
+        f"{run_dir}: no named checkpoint {name!r} (looked for {root}/fisher-{name}/adapter; "
+        f"checkpoints with an adapter: {have})"
+    )
+
+
+def load_checkpoint(ckpt: Path) -> tuple[Any, Any]:
+    """(PeftModel with the training-time trainable set, tokenizer) of an ``imax.train`` checkpoint."""
+    from peft import PeftModel
+
+    from imax.model import base_path_of, load_base
+
+    model, tokenizer = load_base(base_path_of(ckpt))
+    # is_trainable=True restores requires_grad on LoRA + modules_to_save: the default Fisher parameters
+    peft_model = PeftModel.from_pretrained(model, ckpt / "adapter", is_trainable=True)
+    peft_model.eval()
+    return peft_model, tokenizer
+
+
+def _state(ckpt: Path) -> dict[str, Any]:
+    path = ckpt / "state.json"
+    if not path.is_file():
+        return {"step": None, "total_steps": None, "fraction": None}
+    s = json.loads(path.read_text())
+    total = s.get("total_steps")
+    frac = s["step"] / total if total else None
+    return {"step": s.get("step"), "total_steps": total, "fraction": frac}
+
+
+def _max_length(ckpt: Path) -> int:
+    import yaml
+
+    cfg = yaml.safe_load((ckpt / "config.yaml").read_text()) if (ckpt / "config.yaml").is_file() else {}
+    return int((cfg or {}).get("max_length", 512))
+
+
+def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dict[str, Any]]:
+    """Spectra at ``cfg.checkpoints`` of ``run_dir`` on the probe set of ``data_dir``; writes the JSON
+    (``cfg.out`` or ``RUN/fisher.json``) and returns its records (schema in the module docstring)."""
+    from imax.data import TrainCollator, load_entries, read_data_root
+    from imax.model import num_image_tokens
+
+    run_dir, data_dir = Path(run_dir), Path(data_dir)
+    ckpts = [(name, checkpoint_dir(run_dir, name)) for name in cfg.checkpoints]  # fail before any work
+    probe = probe_set(load_entries(data_dir, cfg.split), cfg.n_probe, cfg.seed, cfg.split)
+    ids_sha = hashlib.sha256("\n".join(str(e["id"]) for e in probe).encode()).hexdigest()
+    data_root = read_data_root(data_dir)
+    records: list[dict[str, Any]] = []
+    for name, ckpt in ckpts:
+        model, tokenizer = load_checkpoint(ckpt)
+        core = model.get_base_model()
+        collate = TrainCollator(
+            tokenizer,
+            num_image_tokens(core),
+            core.config.vision_config.image_size,
+            data_root,
+            _max_length(ckpt),
+        )
+        res = fisher_spectrum(
+            model,
+            probe,
+            collate=collate,
+            batch_size=cfg.batch_size,
+            params=cfg.params,
+            k=cfg.k,
+            method=cfg.method,
+            chunk_size=cfg.chunk_size,
+            max_jacobian_mb=cfg.max_jacobian_mb,
+        )
+        records.append(
+            {
+                "checkpoint": name,
+                "path": str(ckpt),
+                **_state(ckpt),
+                **res.to_json(),
+                "probe": {
+                    "data": str(data_dir),
+                    "split": cfg.split,
+                    "n": len(probe),
+                    "seed": cfg.seed,
+                    "ids_sha256": ids_sha,
+                },
+            }
+        )
+        del model
+    out = Path(cfg.out) if cfg.out is not None else run_dir / "fisher.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
+    tmp.write_text(json.dumps(records, indent=1) + "\n")
+    os.replace(tmp, out)
+    return records
