@@ -1,0 +1,50 @@
+"""The largest IMAX whose volumes a decentralized DMAX can match.
+
+Real and phantom data are image-centric at the source: nearly every frontal image carries 3+ tasks, so an
+uncapped IMAX uses almost every image and leaves DMAX (one task per image) too few images to reach the
+same per-task volumes. ``fit_entry_cap`` finds, by bisection, the largest ``max_entries_per_task`` for
+which DMAX selection succeeds under ``dmax_tasks_per_image``. Both builds of a study then use that cap,
+so their per-task volumes are equal by construction and only the spread over images differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+
+from imax.build.select import DmaxPoolError, prepare, select_dmax, select_imax
+from imax.build.splits import with_splits
+from imax.build.store import make_store
+from imax.schema.config.build import BuildConfig
+from imax.sources.base import SourceTables
+
+
+def fit_entry_cap(tables: SourceTables, cfg: BuildConfig) -> int | None:
+    """Largest per-task train cap (entries) for which DMAX can match IMAX; None if uncapped works.
+
+    Raises DmaxPoolError when even a cap of one entry per task cannot be matched.
+    """
+    store = make_store(tables, strict=False)
+    images = with_splits(store.images, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    prepared = prepare(store.annotations, images, cfg.seed)
+
+    def feasible(cap: int | None) -> bool:
+        trial = replace(cfg, max_entries_per_task=cap)
+        try:
+            select_dmax(prepared, select_imax(prepared, trial), trial)
+        except DmaxPoolError:
+            return False
+        return True
+
+    if feasible(None):
+        return None
+    uncapped = select_imax(prepared, replace(cfg, max_entries_per_task=None))
+    hi = int(uncapped.filter(pl.col("split") == "train").group_by("task").len("n")["n"].max() or 1)
+    lo = 1
+    if not feasible(lo):
+        raise DmaxPoolError("no per-task cap lets DMAX match IMAX: raise --dmax-tasks-per-image")
+    while lo < hi - 1:  # invariant: feasible(lo), not feasible(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if feasible(mid) else (lo, mid)
+    return lo

@@ -1,0 +1,188 @@
+"""``build_dataset``: canonical source tables → IMAX or DMAX dataset directory (see docs/architecture.md).
+
+Stages: store (join, quarantine orphans) → patient splits → select (shared test; IMAX or DMAX train/val)
+→ entries → stats → write (parquet tables, quarantine, stats, exports, manifest last because it hashes
+the other outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from imax.build.entries import make_entries
+from imax.build.export import write_hf, write_llava
+from imax.build.manifest import make_manifest
+from imax.build.select import prepare, select_dmax, select_imax, select_test
+from imax.build.splits import with_splits
+from imax.build.stats import dataset_stats, task_accounting
+from imax.build.store import make_store
+from imax.schema.config.build import BuildConfig
+from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
+from imax.sources.base import SourceTables
+from imax.tasks.base import TaskSpec
+
+
+@dataclass
+class BuildResult:
+    """A built dataset in memory (and where it was written, if it was)."""
+
+    mode: str
+    entries: pl.DataFrame
+    """ENTRY_COLUMNS, train then val then test, each sorted by id."""
+    images: pl.DataFrame
+    """IMAGE_COLUMNS of the images with entries; ``split`` = imax split."""
+    annotations: pl.DataFrame
+    """ANNOTATION_COLUMNS of the annotations that became entries."""
+    quarantine: pl.DataFrame
+    """Reader quarantine + orphan annotations."""
+    stats: dict[str, Any]
+    accounting: dict[str, Any]
+    """``inputs`` (per file read/used/quarantined), ``tasks`` (annotations → entries), ``dmax_order``,
+    ``render_calls`` (task-table calls per task while rendering)."""
+    out: Path | None = None
+    manifest: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage."""
+
+
+def _default_tasks() -> Mapping[str, TaskSpec]:
+    from imax.tasks import TASKS  # lazy: the task table is only needed when entries are rendered
+
+    return TASKS
+
+
+def build_dataset(
+    tables: SourceTables,
+    cfg: BuildConfig,
+    tasks: Mapping[str, TaskSpec] | None = None,
+    write: bool = True,
+) -> BuildResult:
+    """Build the ``cfg.mode`` dataset from canonical tables; write it to ``cfg.out`` when ``write``."""
+    tasks = _default_tasks() if tasks is None else tasks
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    store = make_store(tables, strict=cfg.strict)
+    t["store"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    images = with_splits(store.images, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    prepared = prepare(store.annotations, images, cfg.seed)
+    quarantine, orphans = store.quarantine, store.orphans
+    del store
+    test = select_test(prepared, cfg)
+    imax = select_imax(prepared, cfg)
+    dmax_order: list[str] = []
+    if cfg.mode == "imax":
+        trainval = imax
+    elif cfg.mode == "dmax":
+        trainval, dmax_order = select_dmax(prepared, imax, cfg)
+    else:  # pragma: no cover - the config type forbids it
+        raise ValueError(f"unknown mode {cfg.mode!r}")
+    rows = pl.concat([trainval, test])
+    del prepared, imax, trainval, test  # peak memory: only the selected rows go on
+    t["select"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seed = cfg.seed if cfg.paraphrase_seed is None else cfg.paraphrase_seed
+    render_calls: dict[str, int] = {}
+    full = make_entries(rows, images, tasks, seed, calls=render_calls, extra_columns=("meta",))
+    # annotations.parquet = the annotations that became entries, in the entries' (sorted) order
+    used_ann = full.select(list(ANNOTATION_COLUMNS))
+    entries = full.select(list(ENTRY_COLUMNS))
+    del full, rows
+    t["entries"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    used_images = images.join(entries.select("dicom_id").unique(), on="dicom_id", how="semi").sort("dicom_id")
+    stats = dataset_stats(entries, cfg.mode)
+    accounting = {
+        "inputs": [
+            {"source": i.source, "file": Path(i.path).name, "read": i.rows_read, "used": i.rows_used,
+             "quarantined": i.rows_quarantined}
+            for i in tables.inputs
+        ],
+        "orphan_annotations": int(orphans["n"].sum()) if orphans.height else 0,
+        "tasks": task_accounting(tables.annotations, orphans, entries),
+        "dmax_order": dmax_order,
+        "render_calls": render_calls,
+    }
+    t["stats"] = time.perf_counter() - t0
+    result = BuildResult(
+        mode=cfg.mode, entries=entries, images=used_images, annotations=used_ann,
+        quarantine=quarantine, stats=stats, accounting=accounting, timings=t,
+    )
+    if write:
+        t0 = time.perf_counter()
+        write_build(result, tables, cfg, tasks)
+        t["write"] = time.perf_counter() - t0
+    return result
+
+
+def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tasks: Mapping[str, TaskSpec]) -> Path:
+    """Write the dataset directory (layout in docs/architecture.md); returns ``cfg.out``."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("llava", "hf"):  # stale exports of an earlier build would contradict the manifest
+        if (out / sub).is_dir():
+            shutil.rmtree(out / sub)
+    outputs = [out / "images.parquet", out / "annotations.parquet", out / "entries.parquet", out / "quarantine.csv",
+               out / "stats.json", out / "tasks.json"]
+    clock = time.perf_counter()
+    result.images.write_parquet(outputs[0])
+    result.annotations.write_parquet(outputs[1])
+    result.entries.write_parquet(outputs[2])
+    result.quarantine.write_csv(outputs[3])
+    outputs[4].write_text(json.dumps(result.stats, indent=2) + "\n")
+    outputs[5].write_text(json.dumps({n: s.describe() for n, s in tasks.items()}, indent=2) + "\n")
+    result.timings["write_tables"], clock = time.perf_counter() - clock, time.perf_counter()
+    if cfg.export_llava:
+        outputs += write_llava(result.entries, out)
+    if cfg.export_hf:
+        outputs += write_hf(result.entries, out)
+    result.timings["write_exports"], clock = time.perf_counter() - clock, time.perf_counter()
+    manifest = make_manifest(tables, cfg, out, outputs, result.accounting)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    result.timings["write_manifest"] = time.perf_counter() - clock
+    result.out, result.manifest = out, manifest
+    return out
+
+
+def build_from_sources(cfg: BuildConfig, tasks: Mapping[str, TaskSpec] | None = None) -> BuildResult:
+    """Read ``cfg.sources`` with ``imax.sources.read_sources`` and build (the ``imax build`` path)."""
+    from imax.sources import read_sources
+
+    sources_cfg = replace(cfg.sources_cfg, strict=True) if cfg.strict else cfg.sources_cfg
+    t0 = time.perf_counter()
+    tables = read_sources(Path(cfg.sources), sources_cfg)
+    read_s = time.perf_counter() - t0
+    result = build_dataset(tables, cfg, tasks=tasks)
+    result.timings = {"read_sources": read_s, **result.timings}
+    return result
+
+
+def format_accounting(result: BuildResult) -> str:
+    """Human-readable accounting: per input file read/used/quarantined; per task annotations → entries."""
+    acc = result.accounting
+    lines = [f"{'source':<12} {'file':<44} {'read':>9} {'used':>9} {'quarant.':>9}"]
+    for i in acc["inputs"]:
+        lines.append(f"{i['source']:<12} {i['file'][:44]:<44} {i['read']:>9} {i['used']:>9} {i['quarantined']:>9}")
+    lines.append(f"orphan annotations (no image row) quarantined by build: {acc['orphan_annotations']}")
+    lines.append("")
+    lines.append(f"{'task':<12} {'annotations':>12} {'quarant.':>9} {'entries':>9} {'unused':>9}")
+    for task, r in acc["tasks"].items():
+        lines.append(f"{task:<12} {r['annotations']:>12} {r['quarantined']:>9} {r['entries']:>9} {r['unused']:>9}")
+    s = result.stats
+    lines.append("")
+    lines.append(
+        f"{result.mode}: {s['images']} images, {s['entries']} entries, "
+        f"{s['mean_tasks_per_image']:.2f} tasks/image, {s['mean_entries_per_image']:.2f} entries/image"
+    )
+    for split, b in s["per_split"].items():
+        lines.append(f"  {split:<5} {b['images']:>8} images {b['entries']:>9} entries "
+                     f"{b['mean_tasks_per_image']:.2f} tasks/image")
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""``imax experiment``: the whole study from one command (README's main job)."""
+
+from __future__ import annotations
+
+from imax.schema.config.experiment import ExperimentConfig
+
+Config = ExperimentConfig
+HELP = "Run IMAX vs DMAX vs pseudo-IMAX end to end (phantom by default) and write an HTML report."
+
+
+def run(cfg: ExperimentConfig) -> int:
+    from imax.experiment import run_experiment
+
+    results = run_experiment(cfg)
+    runs = results["runs"]
+    print("\nmulti-task average: " + ", ".join(
+        f"{arm} {block['multitask_average']:.4f}" for arm, block in runs.items() if block.get("multitask_average") is not None
+    ))
+    from imax.report.numbers import plain_answer
+
+    print(plain_answer(results))
+    print(f"wall time {results['wall_seconds']:.0f} s; report {cfg.out}/report.html")
+    return 0

@@ -1,0 +1,235 @@
+"""``run_experiment``: the whole study from one call, resumable stage by stage.
+
+phantom (unless real sources) → build IMAX and DMAX → base (a local checkpoint, or the tiny base imax
+pretrains and caches) → per seed: fine-tune IMAX and DMAX, three-stage pseudo-IMAX (stage 1 = that
+seed's DMAX run) → evaluate every run on the shared test set → Fisher spectra at the named checkpoints
+→ results.json → report.html / report.md.
+
+Each stage leaves a file that marks it done (phantom_summary.json, manifest.json, checkpoints/final,
+metrics.json, fisher.json); a rerun with ``resume`` skips finished stages and training continues from
+its latest checkpoint, so a killed experiment picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from imax.experiment.aggregate import combine_seeds, gains, primary_metrics
+from imax.experiment.plan import (
+    ARMS,
+    Plan,
+    eval_config,
+    fisher_config,
+    make_plan,
+    pseudo_config,
+    train_config,
+)
+from imax.schema.config import to_dict
+from imax.schema.config.experiment import ExperimentConfig
+
+Log = Callable[[str], None]
+
+
+def _stage(log: Log, name: str, done: bool) -> bool:
+    log(f"[{datetime.now(UTC):%H:%M:%S}] {name}: {'done earlier, reused' if done else 'running'}")
+    return done
+
+
+def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
+    """Phantom (if no real sources), then both builds from ONE read of the sources.
+
+    Both builds get the same per-task cap: the largest for which DMAX can match IMAX's volumes
+    (:func:`imax.build.fit_entry_cap`). Returns every canonical annotation of the sources (held-out
+    truth for the pseudo-label quality report), cached as data/truth_annotations.parquet.
+    """
+    from imax.build import build_dataset, fit_entry_cap
+    from imax.sources import read_sources
+
+    if plan.phantom is not None:
+        marker = plan.sources / "phantom_summary.json"
+        if not _stage(log, "phantom", cfg.resume and marker.is_file()):
+            from imax.phantom import generate
+
+            generate(plan.phantom)
+    truth_path = plan.out / "data" / "truth_annotations.parquet"
+    built = all((b.out / "manifest.json").is_file() for b in plan.builds.values()) and truth_path.is_file()
+    if _stage(log, "build imax + dmax", cfg.resume and built):
+        return pl.read_parquet(truth_path)
+    first = next(iter(plan.builds.values()))
+    tables = read_sources(plan.sources, first.sources_cfg)
+    cap = first.max_entries_per_task
+    if cap is None:
+        cap = fit_entry_cap(tables, first)
+        log(f"  per-task entry cap for volume-matched DMAX: {cap if cap is not None else 'none needed'}")
+    for mode, bcfg in plan.builds.items():
+        result = build_dataset(tables, replace(bcfg, max_entries_per_task=cap))
+        log(f"  {mode}: {result.stats['images']} images, {result.stats['entries']} entries, "
+            f"{result.stats['mean_tasks_per_image']:.2f} tasks/image")
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    tables.annotations.write_parquet(truth_path)
+    return tables.annotations
+
+
+def base_model(cfg: ExperimentConfig, plan: Plan, log: Log) -> Path:
+    if cfg.base is not None:
+        return Path(cfg.base)
+    from imax.train.pretrain import pretrain
+
+    assert plan.pretrain is not None
+    t0 = time.perf_counter()
+    path = pretrain(plan.pretrain)
+    log(f"base model: {path} ({time.perf_counter() - t0:.0f} s; cached by config hash)")
+    return path
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl.DataFrame | None, log: Log) -> dict:
+    """Train, evaluate and analyse the three arms for one seed; returns {arm: run directory}."""
+    from imax.evaluate import evaluate_model
+    from imax.train import train
+
+    runs: dict[str, Path] = {}
+    for arm in ("imax", "dmax"):
+        run = plan.run_dir(arm, seed)
+        tcfg = train_config(cfg, plan, base, plan.builds[arm].out, run, seed)
+        if not _stage(log, f"train {arm} seed {seed}", (run / "checkpoints" / "final").is_dir()):
+            train(tcfg)
+        runs[arm] = run
+    if cfg.pseudo:
+        from imax.pseudo import run_pseudo
+
+        tcfg = train_config(cfg, plan, base, plan.builds["dmax"].out, plan.run_dir("pseudo_imax", seed), seed)
+        pcfg = pseudo_config(cfg, plan, tcfg, stage1=runs["dmax"], seed=seed)
+        done = (pcfg.out / "stage3" / "checkpoints" / "final").is_dir()
+        if not _stage(log, f"pseudo-IMAX seed {seed}", done):
+            run_pseudo(pcfg, truth)
+        runs["pseudo_imax"] = pcfg.out / "stage3"
+    for arm, run in runs.items():
+        ecfg = eval_config(cfg, plan, run, plan.eval_dir(arm, seed), seed)
+        if not _stage(log, f"evaluate {arm} seed {seed}", (ecfg.out / "metrics.json").is_file()):
+            evaluate_model(ecfg)
+        if cfg.fisher:
+            fcfg = fisher_config(cfg, plan, run)
+            if not _stage(log, f"fisher {arm} seed {seed}", (run / "fisher.json").is_file()):
+                from imax.fisher import fisher_for_run
+
+                fisher_for_run(run, fcfg.data, fcfg)
+    return runs
+
+
+def loss_curve(run: Path) -> list[dict[str, Any]]:
+    """Logged training losses of a run (``log.jsonl``), as the report's loss_curve."""
+    log_path = run / "log.jsonl"
+    if not log_path.is_file():
+        return []
+    out = []
+    for rec in _read_jsonl(log_path):
+        if "loss" in rec and "step" in rec:
+            out.append({"step": rec["step"], "loss": rec["loss"], "per_task": rec.get("task_loss", rec.get("per_task", {}))})
+    return out
+
+
+def collect(cfg: ExperimentConfig, plan: Plan, seconds: float) -> dict[str, Any]:
+    """results.json from the finished stages (reads only files, so it can be rerun any time)."""
+    arms = [a for a in ARMS if a != "pseudo_imax" or cfg.pseudo]
+    metrics = {a: [_read_json(plan.eval_dir(a, s) / "metrics.json") for s in plan.seeds] for a in arms}
+    preds = {a: [_read_jsonl(plan.eval_dir(a, s) / "predictions.jsonl") for s in plan.seeds] for a in arms}
+    run_dirs = {a: plan.run_dir(a, plan.seeds[0]) / ("stage3" if a == "pseudo_imax" else "") for a in arms}
+    runs: dict[str, Any] = {}
+    for arm in arms:
+        block = combine_seeds(metrics[arm], plan.seeds)
+        fisher_path = run_dirs[arm] / "fisher.json"
+        block["fisher"] = _read_json(fisher_path) if fisher_path.is_file() else []
+        block["loss_curve"] = loss_curve(run_dirs[arm])
+        runs[arm] = block
+    n_boot = cfg.resolved("bootstrap")
+    result_gains = {
+        f"{arm}_vs_dmax": gains(metrics[arm], metrics["dmax"], preds[arm], preds["dmax"], n_boot)
+        for arm in arms if arm != "dmax"
+    }
+    stats = {mode: _read_json(b.out / "stats.json") for mode, b in plan.builds.items()}
+    pseudo_quality: dict[str, Any] = {}
+    if cfg.pseudo:
+        pseudo_dir = plan.run_dir("pseudo_imax", plan.seeds[0])
+        stats["pseudo_imax"] = _read_json(pseudo_dir / "pseudo_data" / "stats.json")
+        pseudo_quality = _read_json(pseudo_dir / "quality.json")
+    return {
+        "preset": cfg.preset,
+        "seeds": list(plan.seeds),
+        "wall_seconds": seconds,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": to_dict(cfg),
+        "primary_metrics": primary_metrics(),
+        "runs": runs,
+        "gains": result_gains,
+        "dataset_stats": stats,
+        "pseudo_label_quality": pseudo_quality,
+        "gallery": gallery(plan, preds, arms, cfg.resolved("gallery")),
+    }
+
+
+def gallery(plan: Plan, preds: dict[str, list[list[dict]]], arms: list[str], n: int) -> list[dict[str, Any]]:
+    """The first ``n`` test images (by dicom_id) with every entry's truth and each arm's answer (seed 0)."""
+    from imax.data import read_data_root
+
+    entries = pl.read_parquet(plan.builds["imax"].out / "entries.parquet").filter(pl.col("split") == "test")
+    images = pl.read_parquet(plan.builds["imax"].out / "images.parquet")
+    root = read_data_root(plan.builds["imax"].out)
+    by_id = {a: {p["id"]: p for p in preds[a][0]} for a in arms}
+    chosen = sorted(set(entries["dicom_id"].to_list()) & {p["dicom_id"] for p in preds[arms[0]][0]})[:n]
+    out = []
+    for dicom_id in chosen:
+        img = images.filter(pl.col("dicom_id") == dicom_id).row(0, named=True)
+        rows = entries.filter(pl.col("dicom_id") == dicom_id).sort(["task", "id"])
+        items = []
+        for e in rows.iter_rows(named=True):
+            if e["id"] not in by_id[arms[0]]:
+                continue
+            items.append({
+                "task": e["task"], "instruction": e["instruction"], "reference": e["response"],
+                "reference_answer": json.loads(e["answer"]), "query": json.loads(e["query"]),
+                "predictions": {a: {"text": by_id[a][e["id"]].get("output", ""), "parsed": by_id[a][e["id"]].get("parsed")}
+                                for a in arms if e["id"] in by_id[a]},
+            })
+        out.append({"dicom_id": dicom_id, "image_path": str(root / img["path"]),
+                    "size": [img["width"], img["height"]], "entries": items})
+    return out
+
+
+def run_experiment(cfg: ExperimentConfig, log: Log = print) -> dict[str, Any]:
+    """Run (or resume) the study; writes OUT/results.json, OUT/report.html and OUT/report.md."""
+    from imax.report import write_report
+
+    t0 = time.perf_counter()
+    plan = make_plan(cfg)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    timing_path = plan.out / "timing.json"
+    previous = _read_json(timing_path)["seconds"] if cfg.resume and timing_path.is_file() else 0.0
+    truth = prepare_data(cfg, plan, log)
+    base = base_model(cfg, plan, log)
+    t_base = time.perf_counter()
+    for seed in plan.seeds:
+        run_seed(cfg, plan, base, seed, truth, log)
+    seconds = previous + time.perf_counter() - t0
+    timing_path.write_text(json.dumps({"seconds": seconds, "base_seconds": t_base - t0}) + "\n")
+    results = collect(cfg, plan, seconds)
+    results["base_model"] = str(base)
+    paths = write_report(results, plan.out)
+    log(f"report: {paths['html']}")
+    return results

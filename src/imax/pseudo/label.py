@@ -1,0 +1,131 @@
+"""Stage 2: generate answers for the missing queries, score their confidence, keep the confident ones.
+
+Confidence is the mean token log-likelihood the stage-1 model gives its own (greedy) answer, end-of-
+sequence token included, measured with the training collator's labels (answer tokens only). A pseudo
+entry is kept when its confidence reaches the task's threshold and its text parses with the task table;
+unparseable answers are dropped and counted, never repaired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import torch
+
+from imax.data import PromptCollator, TrainCollator
+from imax.evaluate.generate import generate_predictions
+from imax.tasks import TASKS
+from imax.tasks.base import TaskSpec
+from imax.tasks.rec import payload_box
+from imax.train.loop import token_losses
+
+
+def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict[str, Any]]:
+    """Entry dicts (ENTRY_COLUMNS minus answer/response) for the rows of ``missing_queries``."""
+    out = []
+    for i, r in enumerate(queries.iter_rows(named=True)):
+        query = json.loads(r["query"])
+        k = (seed * 7919 + i) % len(tasks[r["task"]].instructions)
+        out.append({
+            "id": f"{r['dicom_id']}:{r['task']}:pseudo{i}",
+            "dicom_id": r["dicom_id"],
+            "subject_id": r["subject_id"],
+            "split": "train",
+            "task": r["task"],
+            "source": "pseudo",
+            "query": r["query"],
+            "answer": "",
+            "instruction": tasks[r["task"]].render_instruction(query, k),
+            "response": "",
+            "image": r["image"],
+            "provenance": "pseudo",
+        })
+    return out
+
+
+@torch.inference_mode()
+def answer_loglik(model: torch.nn.Module, collate: TrainCollator, entries: Sequence[Mapping[str, Any]],
+                  batch_size: int) -> list[float]:
+    """Mean log-likelihood per entry of its ``response`` (+ EOS) given image and instruction."""
+    model.eval()
+    out: list[float] = []
+    for k in range(0, len(entries), batch_size):
+        batch = collate(entries[k : k + batch_size])
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch["pixel_values"]
+        ).logits
+        losses, mask = token_losses(logits, batch["labels"])
+        out += (-(losses.sum(1) / mask.sum(1).clamp(min=1))).tolist()
+    return out
+
+
+def pseudo_label(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    entries: list[dict[str, Any]],
+    prompt_collate: PromptCollator,
+    train_collate: TrainCollator,
+    batch_size: int,
+    tasks: Mapping[str, TaskSpec] = TASKS,
+) -> list[dict[str, Any]]:
+    """Generate, parse and score every entry; returns them with ``output``, ``parsed`` (payload or None),
+    ``confidence`` (None when unparseable), and ``answer``/``response`` filled for parseable ones."""
+    preds = generate_predictions(model, tokenizer, entries, prompt_collate, tasks, batch_size=batch_size)
+    labelled: list[dict[str, Any]] = []
+    for entry, pred in zip(entries, preds, strict=True):
+        spec = tasks[entry["task"]]
+        query = json.loads(entry["query"])
+        try:
+            parsed = spec.parse_answer(pred["output"], query)
+        except Exception:  # a parser bug must not pass a bad label through; count it as unparseable
+            parsed = None
+        row = dict(entry, output=pred["output"], parsed=parsed, confidence=None)
+        if parsed is not None:
+            row["answer"] = json.dumps(parsed, sort_keys=True)
+            row["response"] = spec.format_answer(query, parsed)
+        labelled.append(row)
+    scorable = [r for r in labelled if r["parsed"] is not None]
+    for r, c in zip(scorable, answer_loglik(model, train_collate, scorable, batch_size), strict=True):
+        r["confidence"] = c
+    return labelled
+
+
+def derive_reg(rec_rows: Sequence[Mapping[str, Any]], seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict]:
+    """reg entries from pseudo rec boxes: the predicted box becomes the query, the phrase the answer.
+
+    The rec confidence carries over: the pair is as trustworthy as the box it came from.
+    """
+    out = []
+    for i, r in enumerate(rec_rows):
+        box = payload_box(r["parsed"])
+        size = json.loads(r["query"]).get("size")
+        if size:  # rec parses onto the query canvas; express the reg query on the real image size
+            box = box.rescaled(int(size[0]), int(size[1]))
+        query = {"box": [box.x1, box.y1, box.x2, box.y2], "size": [box.width, box.height]}
+        phrase = json.loads(r["query"])["phrase"]
+        answer = {"phrase": phrase}
+        spec = tasks["reg"]
+        out.append(dict(
+            r,
+            id=r["id"].replace(":rec:", ":reg:"),
+            task="reg",
+            query=json.dumps(query, sort_keys=True),
+            answer=json.dumps(answer, sort_keys=True),
+            instruction=spec.render_instruction(query, (seed * 7919 + i) % len(spec.instructions)),
+            response=spec.format_answer(query, answer),
+            output=spec.format_answer(query, answer),
+            parsed=answer,
+        ))
+    return out
+
+
+def keep_confident(rows: Sequence[Mapping[str, Any]], min_confidence: Mapping[str, float]) -> list[dict]:
+    """Rows whose answer parsed and whose confidence reaches the task threshold."""
+    return [
+        dict(r) for r in rows
+        if r["parsed"] is not None and r["confidence"] is not None
+        and r["confidence"] >= min_confidence.get(r["task"], float("-inf"))
+    ]

@@ -1,0 +1,102 @@
+"""Config of ``imax experiment``: the whole study (IMAX vs DMAX vs pseudo-IMAX) from one command.
+
+A preset fixes the sizes (phantom, model, step budget, evaluation, Fisher probe); any field left at
+``None`` takes the preset's value from :data:`PRESETS`, the single table of preset sizes. Fields the
+user sets override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+PresetName = Literal["smoke", "quick", "full"]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # smoke: seconds-scale plumbing check used by the test suite (a micro model, a few steps).
+    "smoke": {
+        "patients": 70,
+        "image_size": 64,
+        "model": "micro",
+        "pretrain_preset": "smoke",
+        "steps": 12,
+        "batch_size": 8,
+        "eval_images": 12,
+        "fisher_probe": 16,
+        "pseudo_images": 12,
+        "gallery": 2,
+        "bootstrap": 100,
+    },
+    # quick: README's main job, <= 15 minutes on 2 CPU cores for one seed (cached base excluded).
+    "quick": {
+        "patients": 700,
+        "image_size": 256,
+        "model": "tiny",
+        "pretrain_preset": "quick",
+        "steps": 220,
+        "batch_size": 16,
+        "eval_images": 60,
+        "fisher_probe": 64,
+        "pseudo_images": 120,
+        "gallery": 6,
+        "bootstrap": 1000,
+    },
+    # full: the real thing on a phantom (hours on a CPU) or on real sources.
+    "full": {
+        "patients": 5000,
+        "image_size": 512,
+        "model": "tiny",
+        "pretrain_preset": "full",
+        "steps": None,  # epochs decide (3, as in the study)
+        "batch_size": 16,
+        "eval_images": None,
+        "fisher_probe": 256,
+        "pseudo_images": None,
+        "gallery": 12,
+        "bootstrap": 1000,
+    },
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """IMAX vs DMAX vs pseudo-IMAX on the phantom (default) or on real sources, over seeds."""
+
+    out: Path = Path("runs/experiment")
+    """Output directory: phantom/, data/, runs/<run>-seed<k>/, eval/, report.html, results.json."""
+    preset: PresetName = "quick"
+    """Size preset (see PRESETS): smoke (tests, ~1-2 min), quick (<= 15 min, one seed), full."""
+    sources: Path | None = None
+    """Folder holding real source files (found by official names); None: generate the phantom."""
+    base: Path | None = None
+    """Local pretrained LLaVA-format base model; None: the tiny base imax pretrains (cached)."""
+    cache: Path = Path("runs/cache")
+    """Cache root for the pretrained tiny base (keyed by its config hash)."""
+    seeds: int = 1
+    """Number of seeds (0..K-1); with K > 1 results are mean with 95% CI over seeds."""
+    patients: int | None = None
+    """Phantom patients (None: preset)."""
+    phantom_seed: int = 0
+    """Seed of the experiment phantom (the pretraining pool uses a different one)."""
+    steps: int | None = None
+    """Optimizer steps per fine-tuning run, the same for every run (None: preset)."""
+    batch_size: int | None = None
+    """Global batch size of every fine-tuning run (None: preset)."""
+    eval_images: int | None = None
+    """Test images scored per run (None: preset; every entry of each image is scored)."""
+    fisher_probe: int | None = None
+    """Fisher probe-set size N (None: preset)."""
+    pseudo: bool = True
+    """Run the three-stage pseudo-IMAX strategy as the third arm."""
+    pseudo_images: int | None = None
+    """DMAX train images to pseudo-label (None: preset)."""
+    fisher: bool = True
+    """Measure Fisher spectra at the initial/early/mid/late checkpoints of every run."""
+    resume: bool = True
+    """Reuse finished stages found in OUT (a killed experiment continues where it stopped)."""
+
+    def resolved(self, key: str) -> Any:
+        """This config's value for ``key``, or the preset's when the field is None / not a field."""
+        value = getattr(self, key, None)
+        return PRESETS[self.preset][key] if value is None else value

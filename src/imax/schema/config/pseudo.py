@@ -1,0 +1,48 @@
+"""Config of the three-stage pseudo-IMAX strategy (``imax pseudo``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from imax.schema.config.train import TrainConfig
+
+
+@dataclass
+class PseudoConfig:
+    """Train on DMAX, pseudo-label each DMAX train image's missing tasks, train on the result."""
+
+    data: Path = Path("data/dmax")
+    """Built DMAX dataset directory (``imax build --mode dmax``)."""
+    out: Path = Path("runs/pseudo")
+    """Output: stage1/ (DMAX run), pseudo_data/ (the pseudo-IMAX dataset), stage3/ (final run), quality.json."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Training recipe for stages 1 and 3 (``data``/``out`` are set per stage)."""
+    truth: Path | None = None
+    """Held-out labels for the quality report: a sources folder (read like ``imax build --sources``) or an
+    annotations parquet; None: no quality report."""
+    stage1: Path | None = None
+    """An existing DMAX run directory to reuse as stage 1 (skips training it again)."""
+    stage3_init: Literal["base", "stage1"] = "base"
+    """Stage 3 starts from the base model (default) or continues from the stage-1 adapter."""
+    min_confidence: dict[str, float] = field(
+        default_factory=lambda: {
+            "calculation": -0.35,
+            "report": -1.0,
+            "multiclass": -0.35,
+            "multilabel": -0.5,
+            "rec": -0.5,
+            "reg": -0.35,
+            "vqa": -0.35,
+        }
+    )
+    """Per-task threshold on the mean token log-likelihood of a generated answer; lower entries are dropped."""
+    max_images: int | None = None
+    """Pseudo-label at most this many DMAX train images (None: all)."""
+    vqa_questions: int = 8
+    """Ask each image the N most frequent VQA questions of the DMAX train pool that it lacks."""
+    batch_size: int = 32
+    """Generation batch size."""
+    seed: int = 0
+    """Seed of image sub-sampling and instruction paraphrase choice."""

@@ -1,0 +1,103 @@
+"""DMAX selection rule: exact volumes, cap, loud failure, target overlap; IMAX caps; test set."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imax.build import DmaxPoolError, build_dataset
+from imax.schema.config.build import BuildConfig
+
+
+def _train(result) -> dict:
+    return result.stats["per_split"]["train"]
+
+
+def test_dmax_fails_loudly_with_numbers_when_the_pool_is_short(synth_tables, fake_tasks) -> None:
+    # uncapped: nearly every CheXmask image is IMAX-eligible, so rec + reg cannot be served one task per image
+    with pytest.raises(DmaxPoolError, match=r"needs \d+ entries .* only \d+ annotations"):
+        build_dataset(synth_tables, BuildConfig(mode="dmax"), tasks=fake_tasks, write=False)
+
+
+def test_dmax_reuse_allowed_by_raising_the_cap(synth_tables, fake_tasks) -> None:
+    imax = build_dataset(synth_tables, BuildConfig(mode="imax"), tasks=fake_tasks, write=False)
+    dmax = build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3), tasks=fake_tasks,
+                         write=False)
+    assert _train(dmax)["per_task_entries"] == _train(imax)["per_task_entries"]
+    per_image = dmax.entries.filter(pl.col("split") == "train").group_by("dicom_id").agg(pl.col("task").n_unique())
+    assert per_image["task"].max() <= 3
+    assert _train(dmax)["mean_tasks_per_image"] < _train(imax)["mean_tasks_per_image"]
+
+
+def test_target_overlap_moves_the_mean(synth_tables, fake_tasks, build_kw) -> None:
+    low = build_dataset(synth_tables, BuildConfig(mode="dmax", **build_kw), tasks=fake_tasks, write=False)
+    high = build_dataset(
+        synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3, dmax_target_overlap=2.0, **build_kw),
+        tasks=fake_tasks, write=False,
+    )
+    assert _train(high)["per_task_entries"] == _train(low)["per_task_entries"]
+    assert _train(low)["mean_tasks_per_image"] == 1.0
+    assert 1.5 <= _train(high)["mean_tasks_per_image"] <= 2.5
+
+
+def test_target_overlap_needs_a_cap_that_allows_it(synth_tables, fake_tasks) -> None:
+    with pytest.raises(ValueError, match="dmax_target_overlap"):
+        build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_target_overlap=2.0), tasks=fake_tasks,
+                      write=False)
+
+
+def test_dmax_draws_each_task_from_images_that_have_it(built, synth_tables) -> None:
+    e = built["dmax"].entries.select("dicom_id", "task").unique()
+    have = synth_tables.annotations.select("dicom_id", "task").unique()
+    assert e.join(have, on=["dicom_id", "task"], how="anti").height == 0
+
+
+def test_cap_bounds_every_task_and_keeps_images_whole(built, build_kw, synth_tables) -> None:
+    train = built["imax"].entries.filter(pl.col("split") == "train")
+    cap = build_kw["max_entries_per_task"]
+    per_task = train.group_by("task").len()
+    assert per_task["len"].max() == cap  # the first task to fill stops the draw at exactly the cap
+    # all but at most one kept image keep every annotation they have
+    n_kept = train.group_by("dicom_id").len("kept")
+    n_all = synth_tables.annotations.group_by("dicom_id").len("all")
+    partial = n_kept.join(n_all, on="dicom_id").filter(pl.col("kept") != pl.col("all"))
+    assert partial.height <= 1
+
+
+def test_max_test_images_is_mode_independent(synth_tables, fake_tasks, build_kw) -> None:
+    results = [
+        build_dataset(synth_tables, BuildConfig(mode=m, max_test_images=10, **build_kw), tasks=fake_tasks,
+                      write=False)
+        for m in ("imax", "dmax")
+    ]
+    tests = [r.entries.filter(pl.col("split") == "test") for r in results]
+    assert tests[0]["dicom_id"].n_unique() == 10 and tests[0].equals(tests[1])
+
+
+def test_min_tasks_changes_eligibility(synth_tables, fake_tasks) -> None:
+    r = build_dataset(synth_tables, BuildConfig(mode="imax", min_tasks=4), tasks=fake_tasks, write=False)
+    per_image = r.entries.group_by("dicom_id").agg(pl.col("task").n_unique().alias("t"))
+    assert per_image["t"].min() >= 4
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3), st.sampled_from([None, 40, 80]))
+def test_dmax_volumes_exact_or_loud(seed: int, cap: int, max_entries: int | None) -> None:
+    """Property: DMAX either matches IMAX's per-split, per-task volumes exactly under the cap, or raises."""
+    from _build_synth import FAKE_TASKS, make_tables  # session fixtures cannot feed hypothesis examples
+
+    tables = make_tables(60, seed=seed)
+    cfg = {"seed": seed, "max_entries_per_task": max_entries}
+    imax = build_dataset(tables, BuildConfig(mode="imax", **cfg), tasks=FAKE_TASKS, write=False)
+    try:
+        dmax = build_dataset(tables, BuildConfig(mode="dmax", dmax_tasks_per_image=cap, **cfg), tasks=FAKE_TASKS,
+                             write=False)
+    except DmaxPoolError:
+        return
+    for split in ("train", "val"):
+        assert imax.stats["per_split"][split]["per_task_entries"] == dmax.stats["per_split"][split]["per_task_entries"]
+    per_image = dmax.entries.filter(pl.col("split") != "test").group_by("dicom_id").agg(pl.col("task").n_unique())
+    assert per_image.height == 0 or per_image["task"].max() <= cap
+    assert dmax.entries.filter(pl.col("split") == "test").equals(imax.entries.filter(pl.col("split") == "test"))

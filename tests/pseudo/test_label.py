@@ -1,0 +1,43 @@
+import json
+
+import polars as pl
+import pytest
+
+from imax.pseudo.label import derive_reg, keep_confident, query_entries
+from imax.tasks import TASKS
+
+
+def test_keep_confident_applies_per_task_thresholds_and_drops_unparseable():
+    rows = [
+        {"id": "1", "task": "vqa", "parsed": {"answers": ["yes"]}, "confidence": -0.1},
+        {"id": "2", "task": "vqa", "parsed": {"answers": ["no"]}, "confidence": -0.9},
+        {"id": "3", "task": "report", "parsed": {"text": "x"}, "confidence": -0.9},
+        {"id": "4", "task": "report", "parsed": None, "confidence": None},
+    ]
+    kept = keep_confident(rows, {"vqa": -0.5, "report": -1.0})
+    assert [r["id"] for r in kept] == ["1", "3"]
+
+
+def test_derive_reg_turns_a_pseudo_box_into_a_reg_entry():
+    rec = {
+        "id": "img:rec:pseudo0", "dicom_id": "img", "subject_id": 1, "split": "train", "task": "rec",
+        "source": "pseudo", "query": json.dumps({"phrase": "heart", "size": [200, 100]}),
+        "parsed": {"box": [20.0, 10.0, 100.0, 50.0], "size": [200, 100]}, "image": "x.jpg",
+        "provenance": "pseudo", "confidence": -0.2, "output": "{<10><10><50><50>}",
+    }
+    (reg,) = derive_reg([rec], seed=0)
+    assert reg["task"] == "reg" and reg["id"] == "img:reg:pseudo0"
+    assert json.loads(reg["query"]) == {"box": [20.0, 10.0, 100.0, 50.0], "size": [200, 100]}
+    assert json.loads(reg["answer"]) == {"phrase": "heart"} and reg["response"] == "heart"
+    assert reg["instruction"].startswith(TASKS["reg"].token) and "{<10><10><50><50>}" in reg["instruction"]
+    assert reg["confidence"] == -0.2 and reg["provenance"] == "pseudo"
+
+
+def test_query_entries_render_instructions_from_the_task_table():
+    q = pl.DataFrame({"dicom_id": ["a"], "subject_id": [1], "task": ["calculation"],
+                      "query": [json.dumps({"measure": "ctr"})], "image": ["a.jpg"]})
+    (e,) = query_entries(q, seed=0)
+    assert e["instruction"].startswith("[calculate] ") and "cardiothoracic ratio" in e["instruction"]
+    assert e["provenance"] == "pseudo" and e["split"] == "train"
+    with pytest.raises(KeyError):
+        query_entries(q.with_columns(pl.lit("nonsense").alias("task")), seed=0)
