@@ -1,0 +1,86 @@
+"""``read_sources``: find every source, run the adapters in registry order, assemble SourceTables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from imax.schema.config.sources import SourcesConfig
+from imax.schema.errors import MissingPathError
+from imax.sources.base import (
+    IMAGE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    Adapter,
+    Context,
+    SourceTables,
+    empty_annotations,
+    empty_images,
+)
+from imax.sources.discovery import discover, load_paths
+
+
+def find_files(root: Path, cfg: SourcesConfig, adapters: Mapping[str, Adapter]) -> dict[str, list[Path]]:
+    """Discovery, overridden per source by the sources.yaml mapping (``cfg.paths_file`` or ROOT/sources.yaml)."""
+    found = discover(root, adapters)
+    mapping = cfg.paths_file if cfg.paths_file is not None else root / "sources.yaml"
+    if cfg.paths_file is not None and not Path(cfg.paths_file).is_file():
+        raise MissingPathError(f"sources mapping not found: {cfg.paths_file}")
+    if Path(mapping).is_file():
+        found.update(load_paths(Path(mapping), root, adapters))
+    return {k: v for k, v in found.items() if v}
+
+
+def read_sources(
+    root: Path, cfg: SourcesConfig | None = None, adapters: Mapping[str, Adapter] | None = None
+) -> SourceTables:
+    """Read every source under ``root`` into canonical tables (see :class:`SourceTables`).
+
+    ``mimic_metadata`` runs first (it builds IMAGES, which every other source joins). A source with no
+    file is listed in ``missing``; a source that needs IMAGES when metadata is missing gets one ``*``
+    quarantine row per file. Raises only for a missing root / mapping file or, with ``cfg.strict``, an
+    :class:`~imax.schema.errors.InputError` on the first bad row.
+    """
+    from imax.sources import SOURCES
+
+    cfg = cfg or SourcesConfig()
+    adapters = adapters if adapters is not None else SOURCES
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingPathError(f"data root not found: {root}")
+    files = find_files(root, cfg, adapters)
+    ctx = Context(root=root, cfg=cfg)
+    missing: list[str] = []
+    wanted = [n for n in adapters if not cfg.only or n in cfg.only or n == "mimic_metadata"]
+    for name in wanted:
+        adapter = adapters[name]
+        paths = files.get(name, [])
+        if not paths:
+            missing.append(name)
+            continue
+        ctx.source = name
+        if adapter.needs_images and ctx.images is None:
+            # A report tree is one input: one row for its files/ folder, not one per report.
+            named = sorted({p.parent.parent.parent if p.suffix == ".txt" else p for p in paths})
+            for p in named:
+                ctx.file_error(
+                    p, "cannot join images: mimic-cxr-2.0.0-metadata.csv(.gz) not found or unreadable"
+                )
+            continue
+        adapter.read(paths, ctx)
+    images = (
+        ctx.images.drop("frontal").select(list(IMAGE_SCHEMA)).cast(IMAGE_SCHEMA)  # type: ignore[arg-type]
+        if ctx.images is not None
+        else empty_images()
+    )
+    annotations = pl.concat(ctx.annotations, rechunk=False) if ctx.annotations else empty_annotations()
+    quarantine = pl.concat(ctx.quarantined) if ctx.quarantined else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return SourceTables(
+        images=images,
+        annotations=annotations,
+        quarantine=quarantine,
+        inputs=ctx.inputs,
+        missing=missing,
+        data_root=root.resolve(),
+    )
