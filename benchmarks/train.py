@@ -1,0 +1,197 @@
+"""Training throughput of ``imax.train`` (LoRA, tiny model) against the fp32 matmul peak and against a
+plain ``transformers.Trainer`` on the same model, data, batch size and steps — in one run.
+
+    python benchmarks/train.py [--steps 30] [--batch-size 16] [--out benchmarks/results/train.json]
+
+FLOPs counted (achieved GFLOP/s; MFU = achieved / matmul peak):
+
+* language model: 6 · N_LM · tokens (forward 2N + backward 4N per token, the usual 6N rule, counted even
+  though the frozen LM weights get no weight gradient under LoRA, so this slightly over-counts), where
+  N_LM = LM parameters without the input embedding (a lookup, not a matmul) and tokens = non-pad tokens;
+* vision tower (frozen, forward only): 2 · N_vision · patches per image.
+
+Targets (issue #4): MFU >= 0.5, >= 1.0x the Trainer's samples/s, peak RSS <= 3 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of ``n x n @ n x n`` over ``repeats`` timed runs."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def synthetic_dataset(root: Path, n_images: int = 128, size: int = 128, seed: int = 0) -> Path:
+    """A built-dataset directory: ``n_images`` random grayscale PNGs x 4 tasks, realistic answer lengths."""
+    from imax.tasks import TASKS
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    words = ["heart", "lungs", "clear", "effusion", "small", "left", "right", "pleural", "normal", "size", "mild", "opacity", "base", "no", "acute"]
+    rows = []
+    for k in range(n_images):
+        Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8), mode="L").save(root / f"images/{k}.png")
+        for task, query, response in (
+            ("calculation", {"measure": "ctr"}, f"{rng.uniform(0.3, 0.7):.2f}"),
+            ("report", {}, " ".join(rng.choice(words, 30)) + "."),
+            ("multilabel", {"label_space": "chexpert14"}, "Cardiomegaly, Pleural Effusion"),
+            ("vqa", {"question": "is there an effusion?", "content_type": "", "semantic_type": ""}, "yes"),
+        ):
+            rows.append({"id": f"b{k}:{task}:0", "dicom_id": f"b{k}", "subject_id": 10000000 + k, "split": "train",
+                         "task": task, "source": "bench", "query": json.dumps(query), "answer": "{}",
+                         "instruction": TASKS[task].render_instruction(query, k), "response": response,
+                         "image": f"images/{k}.png", "provenance": "real"})
+    pd.DataFrame(rows).to_parquet(root / "entries.parquet", index=False)
+    (root / "manifest.json").write_text(json.dumps({"id": "bench", "data_root": str(root.resolve())}))
+    return root
+
+
+def flops_per_batch(model: torch.nn.Module, batch: dict[str, Any]) -> float:
+    """6 · N_LM · tokens + 2 · N_vision · patches (see the module docstring)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    lm = base.model.language_model
+    n_lm = sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n and "embed_tokens" not in n)
+    n_lm += base.lm_head.weight.numel()
+    n_vis = sum(p.numel() for p in base.model.vision_tower.parameters())
+    v = base.config.vision_config
+    patches = (v.image_size // v.patch_size) ** 2 + 1
+    tokens = int(batch["attention_mask"].sum())
+    return 6 * n_lm * tokens + 2 * n_vis * patches * len(batch["input_ids"])
+
+
+def run_imax(data: Path, out: Path, steps: int, batch_size: int, lr: float) -> dict[str, Any]:
+    from imax.schema.config.train import TrainConfig
+    from imax.train import train
+    from imax.train.logging import read_log
+
+    cfg = TrainConfig(data=data, out=out, epochs=100, max_steps=steps, batch_size=batch_size, lr=lr,
+                      save_every_steps=0, log_every_steps=1, fisher_fractions=(), progress=False)
+    train(cfg)
+    records = [r for r in read_log(out) if "loss" in r]
+    warm = 3  # the first steps pay allocator / first-call costs
+    seconds = records[-1]["elapsed_s"] - records[warm - 1]["elapsed_s"]
+    samples = (len(records) - warm) * batch_size
+    return {"seconds": seconds, "samples": samples, "steps_timed": len(records) - warm,
+            "losses": [r["loss"] for r in records]}
+
+
+def run_trainer(data: Path, base: Path, out: Path, steps: int, batch_size: int, lr: float) -> dict[str, Any]:
+    """The same LoRA model, data and batch via a plain ``transformers.Trainer``."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from imax.data import ImageCache, TrainCollator, load_entries
+    from imax.model import apply_lora, load_base, num_image_tokens
+    from imax.schema.config.model import LoraSettings
+
+    torch.manual_seed(0)
+    model, tok = load_base(base)
+    collate = TrainCollator(tok, num_image_tokens(model), model.config.vision_config.image_size, data,
+                            512, cache=ImageCache())
+    model = apply_lora(model, LoraSettings())
+
+    def collator(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        b = collate(entries)
+        return {k: b[k] for k in ("input_ids", "attention_mask", "labels", "pixel_values")}
+
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            stamps.append(time.perf_counter())
+
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=batch_size, max_steps=steps,
+                             learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=math.ceil(0.03 * steps), logging_steps=1000,
+                             save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
+                             disable_tqdm=True, remove_unused_columns=False, seed=0, max_grad_norm=1.0)
+    trainer = Trainer(model=model, args=args, train_dataset=load_entries(data, "train"), data_collator=collator,
+                      callbacks=[Clock()])
+    trainer.train()
+    warm = 3
+    return {"seconds": stamps[-1] - stamps[warm - 1], "samples": (len(stamps) - warm) * batch_size,
+            "steps_timed": len(stamps) - warm}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train.json")
+    a = p.parse_args(argv)
+
+    peak = matmul_peak()
+    print(f"fp32 matmul peak (2048²): {peak:.1f} GFLOP/s, threads={torch.get_num_threads()}")
+    tmp = Path(tempfile.mkdtemp(prefix="imax-bench-train-"))
+    try:
+        data = synthetic_dataset(tmp / "data")
+        imax = run_imax(data, tmp / "imax", a.steps, a.batch_size, a.lr)
+
+        # FLOPs per step from the real batches (same sampler order as the run): mean over the timed steps.
+        from imax.data import TrainCollator, load_entries
+        from imax.model import apply_lora, load_base, num_image_tokens
+        from imax.schema.config.model import LoraSettings
+        from imax.train.sampler import StreamSampler
+
+        model, tok = load_base(tmp / "imax" / "base")
+        collate = TrainCollator(tok, num_image_tokens(model), model.config.vision_config.image_size, data, 512)
+        model = apply_lora(model, LoraSettings())
+        entries = load_entries(data, "train")
+        sampler = StreamSampler(len(entries), seed=0, batch_size=a.batch_size, total_steps=a.steps)
+        flops = [flops_per_batch(model, collate([entries[i] for i in idx])) for idx in sampler]
+        tokens = [int(collate([entries[i] for i in idx])["attention_mask"].sum()) for idx in sampler]
+        timed = slice(a.steps - imax["steps_timed"], a.steps)
+        achieved = sum(flops[timed]) / imax["seconds"] / 1e9
+        imax["tokens"] = sum(tokens[timed])
+
+        trainer = run_trainer(data, tmp / "imax" / "base", tmp / "trainer", a.steps, a.batch_size, a.lr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    imax_sps = imax["samples"] / imax["seconds"]
+    trainer_sps = trainer["samples"] / trainer["seconds"]
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    result = {
+        "matmul_peak_gflops": peak,
+        "threads": torch.get_num_threads(),
+        "steps": a.steps, "batch_size": a.batch_size,
+        "imax": {"samples_per_s": imax_sps, "tokens_per_s": imax["tokens"] / imax["seconds"],
+                 "achieved_gflops": achieved, "mfu": achieved / peak, "loss_first": imax["losses"][0],
+                 "loss_last": imax["losses"][-1]},
+        "trainer": {"samples_per_s": trainer_sps},
+        "speedup_vs_trainer": imax_sps / trainer_sps,
+        "peak_rss_gb": rss_gb,
+        "load_average_1_5_15": list(os.getloadavg()),  # other processes on a shared machine skew everything
+        "targets": {"mfu": 0.5, "speedup_vs_trainer": 1.0, "peak_rss_gb": 3.0},
+    }
+    print(json.dumps(result, indent=2))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""``imax pretrain``: full fine-tune of the tiny base on a disjoint phantom pool (cached by config hash)."""
+
+from __future__ import annotations
+
+from imax.schema.config.train import PretrainConfig as Config
+
+HELP = "Pretrain the tiny base model (vision + projector + LM) on a phantom pool; prints its directory."
+
+
+def run(cfg: Config) -> int:
+    import json
+
+    from imax.train.pretrain import pretrain
+
+    path = pretrain(cfg)
+    probe = json.loads((path / "pretrain_report.json").read_text())["probe"]
+    print(json.dumps(probe.get("auroc", {}), indent=2))
+    print(path)
+    return 0
+
+
+__all__ = ["HELP", "Config", "run"]

@@ -1,0 +1,414 @@
+"""The training loop: LoRA fine-tuning of the LLaVA composition with Accelerate, top to bottom.
+
+Vision tower frozen, projector trained in full, LoRA (PEFT) on the language model; AdamW; linear warm-up
++ cosine decay; gradient accumulation; loss on answer tokens only (labels from the collator).
+
+The same command runs everywhere:
+
+* one process (CPU or GPU)::
+
+      imax train --data DIR --out RUN
+
+* DDP on the CPU (gloo) — ``torchrun``, not ``accelerate launch --cpu`` (that silently starts ONE
+  process; see machine-notes)::
+
+      torchrun --standalone --nproc_per_node=2 -m imax.cli train --data DIR --out RUN
+
+* GPUs, bf16 autocast, DDP / FSDP / DeepSpeed ZeRO-2 with the shipped accelerate configs::
+
+      accelerate launch --config_file configs/accelerate/ddp_bf16.yaml -m imax.cli train ... --mixed-precision bf16
+      accelerate launch --config_file configs/accelerate/fsdp_bf16.yaml -m imax.cli train ...
+      accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml -m imax.cli train ...
+
+  (FSDP / DeepSpeed shard the optimizer state; the safetensors checkpoint writer here covers the
+  unsharded DDP case: with those configs checkpoints hold rank 0's view and are not resumable.)
+
+Loss normalisation (why DDP == one process): the objective of an optimizer step is the mean over ALL
+answer tokens of its ``batch_size * grad_accum`` samples. Each rank counts its answer tokens, the counts
+are summed across ranks before the backward, and each rank backpropagates ``sum(its token losses) *
+world / total_tokens``; DDP averages gradients over ``world`` ranks, which leaves exactly the gradient
+of the global token mean. (A per-rank mean averaged over ranks would weight a rank's tokens by how many
+answer tokens the OTHER rank happened to get.) Per-rank batches are contiguous slices of one global
+micro-batch (see :mod:`imax.train.sampler`), so the data of every step is the same for any world size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from torch.utils.data import DataLoader
+
+from imax.data import ImageCache, TrainCollator, load_entries
+from imax.model import (
+    apply_lora,
+    build_model,
+    check_trainable,
+    load_base,
+    num_image_tokens,
+    save_base,
+    train_tokenizer,
+)
+from imax.schema.config import config_hash, save_yaml
+from imax.schema.config.train import TrainConfig
+from imax.schema.errors import ImaxError, MissingPathError
+from imax.schema.records import TASK_NAMES
+from imax.train import checkpoint as ckpt
+from imax.train.logging import RunLogger
+from imax.train.sampler import StreamSampler, total_steps
+from imax.train.schedule import lr_at, warmup_steps
+
+IGNORE = -100
+ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json")
+FISHER_NAMES = ("initial", "early", "mid", "late")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind."""
+
+    out: Path
+    """The run directory."""
+    final: Path
+    """The final checkpoint (``OUT/checkpoints/final``): adapter/ (lora) or model/ (full), artifacts."""
+    steps: int
+    """Optimizer steps of the whole run."""
+    final_loss: float
+    """Training loss (answer-token mean) of the last logged interval."""
+    losses: list[float] = field(default_factory=list)
+    """Logged training losses of this invocation (one per log interval)."""
+    seconds: float = 0.0
+    """Wall time of this invocation's loop."""
+
+
+# ---- pieces the loop calls ---------------------------------------------------------------------------
+def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token cross-entropy per position.
+
+    Args:
+        logits: ``(B, L, V)``; position t predicts token t+1.
+        labels: ``(B, L)`` token ids, ``-100`` where no loss is taken (prompt, image, padding).
+    Returns:
+        ``(losses, mask)``, both ``(B, L-1)``: losses are 0 where mask is False.
+    """
+    b, length, vocab = logits.shape
+    labels = labels[:, 1:]
+    mask = labels != IGNORE
+    # Rows of (B*(L-1), V): the contiguous layout cross_entropy is fastest on (a (B, V, L) transpose is not).
+    flat = logits[:, :-1].reshape(-1, vocab).float()
+    losses = F.cross_entropy(flat, labels.masked_fill(~mask, 0).reshape(-1), reduction="none")
+    return losses.view(b, length - 1) * mask, mask
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
+    """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms).
+
+    Returns the optimizer and the parameter names in the optimizer's index order (saved with its state).
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [(n, p) for n, p in named if p.dim() >= 2]
+    no_decay = [(n, p) for n, p in named if p.dim() < 2]
+    groups = [
+        {"params": [p for _, p in decay], "weight_decay": cfg.weight_decay},
+        {"params": [p for _, p in no_decay], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=False)
+    return optimizer, [n for n, _ in decay + no_decay]
+
+
+def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: Accelerator) -> tuple[Path, dict]:
+    """The base model directory, building the tiny base into ``OUT/base`` when none is given.
+
+    The built base is saved (safetensors) and reused on resume so that the frozen weights are
+    bit-identical; ``base.json`` records where it came from.
+    """
+    base = cfg.base or cfg.model.base_path
+    if base is not None:
+        if not Path(base).is_dir():
+            raise MissingPathError(f"base model directory {str(base)!r} does not exist")
+        return Path(base), {"path": str(Path(base).resolve()), "tiny_config_hash": None}
+    target = cfg.out / "base"
+    if accelerator.is_main_process and not target.is_dir():
+        from imax.tasks import TASK_TOKENS
+
+        corpus = [e["instruction"] for e in entries] + [e["response"] for e in entries]
+        tokenizer = train_tokenizer(corpus, list(TASK_TOKENS), cfg.model.vocab_size)
+        model = build_model(cfg.model, tokenizer)
+        tmp = cfg.out / ".tmp-base"
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_base(model, tokenizer, tmp)
+        os.replace(tmp, target)
+    accelerator.wait_for_everyone()
+    return target, {"path": str(target.resolve()), "tiny_config_hash": config_hash(cfg.model)}
+
+
+def write_artifacts(cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any]) -> None:
+    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` into ``OUT``."""
+    from imax.tasks import TASKS
+
+    save_yaml(cfg, cfg.out / "config.yaml")
+    ckpt.write_json(cfg.out / "tasks.json", {name: spec.describe() for name, spec in TASKS.items()})
+    ckpt.write_json(
+        cfg.out / "data_manifest.json",
+        {"id": manifest.get("id"), "path": str(Path(cfg.data).resolve()), "data_root": manifest.get("data_root")},
+    )
+    ckpt.write_json(cfg.out / "base.json", base_info)
+
+
+def save_checkpoint(
+    name: str,
+    *,
+    cfg: TrainConfig,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    names: list[str],
+    state: dict[str, Any],
+    tokenizer: Any = None,
+) -> Path:
+    """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part)."""
+    root = ckpt.checkpoint_root(cfg.out)
+    final, tmp = root / name, root / f".tmp-{name}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        unwrapped = accelerator.unwrap_model(model)
+        if cfg.finetune == "lora":
+            unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True)
+        else:  # a full fine-tune is a new base: loadable with load_base(CKPT / "model")
+            save_base(unwrapped, tokenizer, tmp / "model")
+        ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors")
+        ckpt.save_optimizer(optimizer, tmp, names)
+        ckpt.write_json(tmp / "state.json", state)
+        ckpt.copy_artifacts(cfg.out, tmp, ARTIFACTS)
+    accelerator.wait_for_everyone()
+    ckpt.save_rng(tmp, accelerator.process_index)  # every rank: its own dropout stream
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():  # a re-save of the same step (e.g. after resume): replace it whole
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if name.startswith("step-"):
+            ckpt.prune(cfg.out, cfg.keep_last)
+    accelerator.wait_for_everyone()
+    return final
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> float:
+    """Answer-token mean loss over ``loader`` (this rank's shard), summed over ranks."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
+    for batch in loader:
+        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with accelerator.autocast():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           pixel_values=batch["pixel_values"]).logits
+        losses, mask = token_losses(logits, batch["labels"])
+        total += torch.stack([losses.sum().double(), mask.sum().double()])
+    total = accelerator.reduce(total, "sum")
+    model.train(was_training)
+    return float(total[0] / total[1].clamp(min=1))
+
+
+# ---- the loop ------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig) -> TrainResult:
+    """Fine-tune ``cfg.base`` (or the tiny base) on ``cfg.data``'s train split; see the module docstring."""
+    # find_unused_parameters only for a full fine-tune: CLIP's post_layernorm gets no gradient there (LLaVA
+    # reads the pre-norm hidden state); under LoRA every trainable parameter is used, so skip the search.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.finetune == "full")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision,
+                              kwargs_handlers=[ddp])
+    rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    device = accelerator.device
+    cfg.out = Path(cfg.out)
+    manifest_path = Path(cfg.data) / "manifest.json"
+    if not manifest_path.is_file():
+        raise MissingPathError(f"{cfg.data}: not a built dataset (no manifest.json); run `imax build` first")
+    manifest = ckpt.read_json(manifest_path)
+    latest = ckpt.latest_checkpoint(cfg.out)
+    if latest is not None and not cfg.resume:
+        raise ImaxError(f"{cfg.out} already holds checkpoints; pass --resume or choose another --out")
+    if is_main:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+
+    # -- data: every rank reads the whole split; the sampler decides who takes what.
+    entries = load_entries(cfg.data, "train")
+    val_entries = load_entries(cfg.data, "val")[: cfg.eval_samples] if cfg.eval_every_steps else []
+    n = len(entries)
+    total = total_steps(n, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                        max_steps=cfg.max_steps)
+    warmup = warmup_steps(total, cfg.warmup_ratio)
+
+    # -- model: base (frozen) + LoRA on the LM + trainable projector. Same seed on every rank.
+    base_dir, base_info = resolve_base(cfg, entries, accelerator)
+    if is_main:
+        write_artifacts(cfg, manifest, base_info)
+    set_seed(cfg.seed)
+    model, tokenizer = load_base(base_dir)
+    n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
+    if cfg.finetune == "lora":
+        model = apply_lora(model, cfg.model.lora)
+        check_trainable(model)
+        if any("vision_tower" in n_ for n_, p in model.named_parameters() if p.requires_grad):
+            raise AssertionError("a vision tower parameter is trainable; LoRA must be scoped to the LM")
+    else:
+        model.requires_grad_(True)
+    optimizer, names = build_optimizer(model, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+
+    # -- resume: weights, optimizer, position; RNG last (nothing may draw from it after this).
+    start_step = 0
+    if cfg.resume and latest is not None:
+        state = ckpt.read_json(latest / "state.json")
+        if state["world"] != world or state["total_steps"] != total:
+            raise ImaxError(f"{latest}: saved with world={state['world']}, total_steps={state['total_steps']}; "
+                            f"now world={world}, total_steps={total} (same config and process count needed)")
+        ckpt.load_trainable(accelerator.unwrap_model(model), latest / "trainable.safetensors")
+        ckpt.load_optimizer(optimizer, latest, names)
+        start_step = int(state["step"])
+    if is_main:  # records past the resumed step (or of a run that died before its first checkpoint) go
+        _truncate_log(cfg.out, start_step)
+
+    # Seven tasks share an image: decode + resize each image once per process.
+    collator = TrainCollator(tokenizer, n_image, image_size, manifest["data_root"], cfg.max_length,
+                             cache=ImageCache())
+    sampler = StreamSampler(n, seed=cfg.seed, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                            total_steps=total, start_step=start_step, rank=rank, world=world)
+    # A private generator: creating the iterator must not draw from the global torch RNG (dropout).
+    loader = DataLoader(entries, batch_sampler=sampler, collate_fn=collator, num_workers=cfg.num_workers,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    val_loader = DataLoader(val_entries[rank::world], batch_size=max(1, cfg.batch_size // world),
+                            collate_fn=collator) if val_entries else None
+    batches: Iterator[dict[str, Any]] = iter(loader)
+    if cfg.resume and latest is not None:
+        ckpt.load_rng(latest, rank)
+
+    def state_at(step: int) -> dict[str, Any]:
+        seen = step * cfg.batch_size * cfg.grad_accum
+        return {"step": step, "total_steps": total, "epoch": seen // n, "step_in_epoch": (seen % n) // (
+            cfg.batch_size * cfg.grad_accum), "samples_seen": seen, "sampler_seed": cfg.seed, "world": world,
+            "next_lr": lr_at(step, lr=cfg.lr, total=total, warmup=warmup, min_lr=cfg.lr * cfg.min_lr_ratio)}
+
+    def save(name: str, step: int) -> Path:
+        return save_checkpoint(name, cfg=cfg, accelerator=accelerator, model=model, optimizer=optimizer,
+                               names=names, state=state_at(step), tokenizer=tokenizer)
+
+    fisher = {min(total, round(f * total)): FISHER_NAMES[i] if len(cfg.fisher_fractions) == len(FISHER_NAMES)
+              else f"f{f:g}" for i, f in enumerate(cfg.fisher_fractions)}
+    root = ckpt.checkpoint_root(cfg.out)
+    if start_step == 0 and 0 in fisher:
+        save(f"fisher-{fisher[0]}", 0)
+
+    logger = RunLogger(cfg.out, total=total, initial=start_step, enabled=is_main, progress=cfg.progress)
+    # Interval accumulators (this rank): loss sum, answer tokens, tokens, samples; per-task loss sums/counts.
+    acc = torch.zeros(4, device=device, dtype=torch.float64)
+    task_acc = torch.zeros(2, len(TASK_NAMES), device=device, dtype=torch.float64)
+    losses: list[float] = []
+    t_start = t_last = time.perf_counter()
+    last_loss = math.nan
+
+    for step in range(start_step, total):
+        lr = lr_at(step, lr=cfg.lr, total=total, warmup=warmup, min_lr=cfg.lr * cfg.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        # Fetch the whole step first: the loss denominator is the answer-token count of all its micro-batches.
+        micro = [next(batches) for _ in range(cfg.grad_accum)]
+        n_local = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+        n_global = accelerator.reduce(torch.tensor(n_local, device=device, dtype=torch.float64), "sum")
+        denom = float(n_global.clamp(min=1))
+
+        for i, batch in enumerate(micro):
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            # Gradients are all-reduced only on the last micro-batch of the step.
+            sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model)
+            with sync:
+                with accelerator.autocast():
+                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                   pixel_values=batch["pixel_values"]).logits
+                tok, mask = token_losses(logits, batch["labels"])
+                # * world: DDP averages gradients over ranks; we want the sum over ranks / global tokens.
+                accelerator.backward(tok.sum() * world / denom)
+            with torch.no_grad():  # logging statistics, from the same forward
+                per_sample, counts = tok.sum(1).double(), mask.sum(1).double()
+                acc += torch.stack([per_sample.sum(), counts.sum(),
+                                    batch["attention_mask"].sum().double(),
+                                    torch.tensor(len(per_sample), device=device, dtype=torch.float64)])
+                idx = torch.tensor([TASK_NAMES.index(t) for t in batch["task"]], device=device)
+                has = counts > 0
+                task_acc[0].index_add_(0, idx[has], per_sample[has] / counts[has])
+                task_acc[1].index_add_(0, idx[has], torch.ones_like(per_sample[has]))
+
+        grad_norm = None
+        if cfg.max_grad_norm > 0:
+            grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        logger.advance()
+
+        # -- logging (all ranks reduce; rank 0 writes)
+        if done % max(1, cfg.log_every_steps) == 0 or done == total:
+            g, gt = accelerator.reduce(acc, "sum"), accelerator.reduce(task_acc, "sum")
+            now = time.perf_counter()
+            dt = max(now - t_last, 1e-9)
+            last_loss = float(g[0] / g[1].clamp(min=1))
+            losses.append(last_loss)
+            per_task = {TASK_NAMES[j]: float(gt[0, j] / gt[1, j]) for j in range(len(TASK_NAMES)) if gt[1, j] > 0}
+            record = {"step": done, "epoch": done * cfg.batch_size * cfg.grad_accum / n, "loss": last_loss,
+                      "task_loss": per_task, "lr": lr, "samples_per_s": float(g[3]) / dt,
+                      "tokens_per_s": float(g[2]) / dt, "answer_tokens": int(g[1]), "elapsed_s": now - t_start}
+            if grad_norm is not None:
+                record["grad_norm"] = float(grad_norm)
+            logger.log(record)
+            acc.zero_()
+            task_acc.zero_()
+            t_last = now
+        if val_loader is not None and (done % cfg.eval_every_steps == 0 or done == total):
+            logger.log({"step": done, "val_loss": evaluate_loss(accelerator.unwrap_model(model), val_loader,
+                                                                accelerator)})
+
+        # -- checkpoints: every N steps, at epoch ends, at the Fisher fractions, at the end
+        per_step = cfg.batch_size * cfg.grad_accum
+        epoch_end = (done * per_step) // n > (step * per_step) // n
+        if (cfg.save_every_steps and done % cfg.save_every_steps == 0) or epoch_end or done == total:
+            save(f"step-{done:06d}", done)
+        if done in fisher and not (root / f"fisher-{fisher[done]}").exists():
+            save(f"fisher-{fisher[done]}", done)
+
+    final = save("final", total) if start_step < total or not (root / "final").exists() else root / "final"
+    logger.close()
+    return TrainResult(out=cfg.out, final=final, steps=total, final_loss=last_loss, losses=losses,
+                       seconds=time.perf_counter() - t_start)
+
+
+def _truncate_log(out: Path, step: int) -> None:
+    """Drop log records past ``step`` (written by the interrupted run after its last checkpoint)."""
+    from imax.train.logging import read_log
+
+    records = [r for r in read_log(out) if r["step"] <= step]
+    path = Path(out) / "log.jsonl"
+    if path.exists():
+        tmp = path.with_name(".tmp-log.jsonl")
+        import json
+
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+        os.replace(tmp, path)
+
+
+__all__ = ["TrainResult", "build_optimizer", "token_losses", "train"]

@@ -1,0 +1,80 @@
+"""A seeded stream of sample indices whose position is one integer.
+
+The stream is the concatenation of per-epoch permutations ``perm_e = default_rng([seed, e]).permutation(n)``
+(tasks mix in every batch because entries of all tasks are shuffled together). Optimizer step ``s``
+reads the ``batch_size * grad_accum`` indices starting at ``s * batch_size * grad_accum``, so the data
+position saved in a checkpoint is just the step (epoch and step-in-epoch follow). Nothing is dropped:
+the last batch of an epoch continues into the next permutation.
+
+Each micro-batch is a slice of the stream, and rank ``r`` of ``world`` takes the ``r``-th contiguous
+``batch_size / world`` part of it: the global batch is identical for any world size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+class StreamSampler:
+    """Batch sampler (for ``DataLoader(batch_sampler=...)``) over the index stream, for one rank."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int,
+        batch_size: int,
+        grad_accum: int = 1,
+        total_steps: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if n <= 0:
+            raise ValueError("StreamSampler: the split has no entries")
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
+        self.n, self.seed, self.batch_size, self.grad_accum = n, seed, batch_size, grad_accum
+        self.total_steps, self.start_step, self.rank, self.world = total_steps, start_step, rank, world
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The order of epoch ``epoch`` (cached: consecutive batches share it)."""
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+        return self._perm[1]
+
+    def indices(self, start: int, count: int) -> list[int]:
+        """Stream positions ``[start, start + count)`` as dataset indices."""
+        out = []
+        for pos in range(start, start + count):
+            out.append(int(self.permutation(pos // self.n)[pos % self.n]))
+        return out
+
+    def micro_batch(self, step: int, micro: int) -> list[int]:
+        """This rank's indices of micro-batch ``micro`` of optimizer step ``step``."""
+        per_rank = self.batch_size // self.world
+        start = (step * self.grad_accum + micro) * self.batch_size + self.rank * per_rank
+        return self.indices(start, per_rank)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.total_steps):
+            for micro in range(self.grad_accum):
+                yield self.micro_batch(step, micro)
+
+    def __len__(self) -> int:
+        return (self.total_steps - self.start_step) * self.grad_accum
+
+
+def total_steps(n: int, *, epochs: float, batch_size: int, grad_accum: int, max_steps: int | None) -> int:
+    """Optimizer steps of a run: ``ceil(epochs * n / (batch_size * grad_accum))``, capped by ``max_steps``."""
+    per_step = batch_size * grad_accum
+    steps = max(1, -(-round(epochs * n) // per_step))
+    return min(steps, max_steps) if max_steps is not None else steps
+
+
+def epoch_of(step: int, n: int, batch_size: int, grad_accum: int) -> float:
+    """Epochs consumed after ``step`` optimizer steps."""
+    return step * batch_size * grad_accum / n

@@ -1,0 +1,95 @@
+"""The loop on a tiny dataset: loss goes down, the optimizer holds exactly the trainable set, checkpoint
+files are safetensors/JSON only with the artifacts beside them, per-task loss is logged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from imax.train.logging import read_log
+from imax.train.loop import build_optimizer, token_losses, train
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data, tmp_path_factory):
+    cfg = tiny_config(tiny_data, tmp_path_factory.mktemp("run"), epochs=8, lr=2e-2, save_every_steps=4)
+    return cfg, train(cfg)
+
+
+def test_loss_goes_down(run):
+    _, result = run
+    first, last = sum(result.losses[:4]) / 4, sum(result.losses[-4:]) / 4
+    assert result.steps == 48 and len(result.losses) == 48
+    # A random frozen LM head caps how far LoRA alone can move the logits; a clear drop is enough here.
+    assert last < first - 0.1, (first, last)
+
+
+def test_per_task_loss_is_logged(run):
+    cfg, _ = run
+    records = [r for r in read_log(cfg.out) if "loss" in r]
+    seen = set()
+    for r in records:
+        assert {"step", "loss", "task_loss", "lr", "samples_per_s", "tokens_per_s"} <= set(r)
+        seen |= set(r["task_loss"])
+    assert seen == {"calculation", "report", "multilabel", "vqa"}
+    assert (cfg.out / "tb").is_dir() and any((cfg.out / "tb").iterdir())
+
+
+def test_checkpoints_are_safetensors_and_json_with_artifacts(run):
+    cfg, _result = run
+    root = cfg.out / "checkpoints"
+    names = sorted(p.name for p in root.iterdir())
+    assert names == ["final", "fisher-early", "fisher-initial", "fisher-late", "fisher-mid",
+                     "step-000044", "step-000048"]  # keep_last=2, no .tmp- leftovers
+    for ckpt in root.iterdir():
+        for f in ckpt.rglob("*"):
+            if f.is_file():
+                assert f.suffix in {".safetensors", ".json", ".yaml", ".md"}, f  # no pickle anywhere
+        for name in ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "state.json",
+                     "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
+            assert (ckpt / name).is_file(), ckpt / name
+    assert json.loads((root / "final" / "data_manifest.json").read_text())["id"] == "tiny-manifest-0001"
+    assert "calculation" in json.loads((root / "final" / "tasks.json").read_text())
+    state = json.loads((root / "fisher-mid" / "state.json").read_text())
+    assert state["step"] == 24 and state["epoch"] == 4
+    # the trainable set saved = LoRA on the LM + projector copy; nothing of the vision tower
+    keys = load_file(str(root / "final" / "trainable.safetensors"))
+    assert keys and all(".lora_" in k or "multi_modal_projector.modules_to_save" in k for k in keys)
+    assert not any("vision_tower" in k for k in keys)
+    initial = load_file(str(root / "fisher-initial" / "trainable.safetensors"))
+    assert any(not torch.equal(initial[k], keys[k]) for k in keys)
+
+
+def test_optimizer_holds_exactly_the_trainable_set(run):
+    from imax.model import apply_lora, load_base, trainable_parameter_names
+
+    cfg, _ = run
+    model, _ = load_base(cfg.out / "base")
+    model = apply_lora(model, cfg.model.lora)
+    optimizer, names = build_optimizer(model, cfg)
+    in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert in_opt == trainable
+    assert sorted(names) == trainable_parameter_names(model)
+    # decay only on matrices
+    assert all(p.dim() >= 2 for p in optimizer.param_groups[0]["params"])
+    assert all(p.dim() < 2 for p in optimizer.param_groups[1]["params"])
+
+
+def test_token_losses_match_the_model_loss(run):
+    from imax.data import TrainCollator, load_entries
+    from imax.model import load_base, num_image_tokens
+
+    cfg, _ = run
+    model, tok = load_base(cfg.out / "base")
+    collate = TrainCollator(tok, num_image_tokens(model), 32, cfg.data, 96)
+    batch = collate(load_entries(cfg.data, "train")[:3])
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                pixel_values=batch["pixel_values"], labels=batch["labels"])
+    losses, mask = token_losses(out.logits, batch["labels"])
+    assert torch.allclose(losses.sum() / mask.sum(), out.loss, atol=1e-6)

@@ -1,0 +1,46 @@
+import itertools
+import math
+
+import pytest
+
+from imax.train.sampler import StreamSampler, total_steps
+from imax.train.schedule import lr_at, warmup_steps
+
+
+def test_warmup_then_cosine_values():
+    total, lr = 100, 1e-3
+    w = warmup_steps(total, 0.1)
+    assert w == 10
+    assert lr_at(0, lr=lr, total=total, warmup=w) == pytest.approx(1e-4)  # first step already moves
+    assert lr_at(4, lr=lr, total=total, warmup=w) == pytest.approx(5e-4)
+    assert lr_at(9, lr=lr, total=total, warmup=w) == pytest.approx(lr)
+    assert lr_at(10, lr=lr, total=total, warmup=w) == pytest.approx(lr)  # cosine starts at the peak
+    mid = 10 + (total - 10 - 1) / 2
+    assert lr_at(int(mid), lr=lr, total=total, warmup=w) == pytest.approx(
+        0.5 * (1 + math.cos(math.pi * (int(mid) - 10) / 89)) * lr)
+    assert lr_at(total - 1, lr=lr, total=total, warmup=w) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(total - 1, lr=lr, total=total, warmup=w, min_lr=1e-5) == pytest.approx(1e-5)
+    values = [lr_at(s, lr=lr, total=total, warmup=w) for s in range(w, total)]
+    assert all(a >= b for a, b in itertools.pairwise(values))  # monotone decay
+
+
+def test_total_steps_and_cap():
+    assert total_steps(10, epochs=3, batch_size=4, grad_accum=1, max_steps=None) == 8  # ceil(30/4)
+    assert total_steps(10, epochs=3, batch_size=2, grad_accum=2, max_steps=5) == 5
+
+
+def test_sampler_shards_the_same_global_batch_and_mixes_epochs():
+    one = StreamSampler(10, seed=3, batch_size=4, grad_accum=2, total_steps=4)
+    ranks = [StreamSampler(10, seed=3, batch_size=4, grad_accum=2, total_steps=4, rank=r, world=2) for r in (0, 1)]
+    for step in range(4):
+        for micro in range(2):
+            glob = one.micro_batch(step, micro)
+            assert ranks[0].micro_batch(step, micro) + ranks[1].micro_batch(step, micro) == glob
+    stream = [i for b in one for i in b]
+    assert sorted(stream[:10]) == list(range(10))  # epoch 0 is a permutation: nothing dropped
+    assert sorted(stream[10:20]) == list(range(10))
+    assert stream[:10] != stream[10:20]  # reshuffled per epoch
+    resumed = StreamSampler(10, seed=3, batch_size=4, grad_accum=2, total_steps=4, start_step=2)
+    assert [i for b in resumed for i in b] == stream[16:]  # the position is the step
+    with pytest.raises(ValueError, match="divisible"):
+        StreamSampler(10, seed=0, batch_size=3, total_steps=1, world=2)
