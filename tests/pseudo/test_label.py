@@ -41,3 +41,15 @@ def test_query_entries_render_instructions_from_the_task_table():
     assert e["provenance"] == "pseudo" and e["split"] == "train"
     with pytest.raises(KeyError):
         query_entries(q.with_columns(pl.lit("nonsense").alias("task")), seed=0)
+
+
+def test_thresholds_are_explicit_or_the_keep_fraction_quantile():
+    from imax.pseudo.label import confidence_thresholds
+
+    rows = [{"task": "vqa", "confidence": c} for c in (-0.1, -0.2, -0.3, -0.4)]
+    rows += [{"task": "report", "confidence": -2.0}, {"task": "report", "confidence": None}]
+    th = confidence_thresholds(rows, {"report": -1.0}, keep_fraction=0.5)
+    assert th == {"report": -1.0, "vqa": -0.2}
+    assert len(keep_confident([r | {"parsed": {}} for r in rows], th)) == 2  # two vqa pass, report fails
+    with pytest.raises(ValueError):
+        confidence_thresholds(rows, {}, keep_fraction=0.0)

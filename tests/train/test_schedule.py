@@ -44,3 +44,14 @@ def test_sampler_shards_the_same_global_batch_and_mixes_epochs():
     assert [i for b in resumed for i in b] == stream[16:]  # the position is the step
     with pytest.raises(ValueError, match="divisible"):
         StreamSampler(10, seed=0, batch_size=3, total_steps=1, world=2)
+
+
+def test_fisher_steps_never_collapse_named_checkpoints():
+    from imax.train.loop import fisher_steps
+
+    assert fisher_steps((0.0, 0.1, 0.5, 1.0), 100) == {0: ["initial"], 10: ["early"], 50: ["mid"], 100: ["late"]}
+    # 4 steps: round(0.1 * 4) == 0 would put "early" on "initial"; it moves to the next step instead
+    assert fisher_steps((0.0, 0.1, 0.5, 1.0), 4) == {0: ["initial"], 1: ["early"], 2: ["mid"], 4: ["late"]}
+    # too short to separate: names share the last step but none is lost
+    assert fisher_steps((0.0, 0.1, 0.5, 1.0), 1) == {0: ["initial"], 1: ["early", "mid", "late"]}
+    assert fisher_steps((0.25,), 8) == {2: ["f0.25"]}

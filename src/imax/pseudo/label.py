@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 import torch
 
@@ -122,10 +123,29 @@ def derive_reg(rec_rows: Sequence[Mapping[str, Any]], seed: int, tasks: Mapping[
     return out
 
 
+def confidence_thresholds(
+    rows: Sequence[Mapping[str, Any]], min_confidence: Mapping[str, float], keep_fraction: float
+) -> dict[str, float]:
+    """Per task: the explicit threshold if given, else the (1 - keep_fraction) quantile of the task's
+    confidences (so roughly ``keep_fraction`` of its parseable answers pass)."""
+    if not 0.0 < keep_fraction <= 1.0:
+        raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
+    out: dict[str, float] = {}
+    for task in sorted({r["task"] for r in rows}):
+        if task in min_confidence:
+            out[task] = float(min_confidence[task])
+            continue
+        conf = [r["confidence"] for r in rows if r["task"] == task and r["confidence"] is not None]
+        if conf:
+            out[task] = float(np.quantile(np.asarray(conf), 1.0 - keep_fraction, method="higher"))
+    return out
+
+
 def keep_confident(rows: Sequence[Mapping[str, Any]], min_confidence: Mapping[str, float]) -> list[dict]:
-    """Rows whose answer parsed and whose confidence reaches the task threshold."""
+    """Rows whose answer parsed and whose confidence reaches the task threshold (tasks without a
+    threshold keep nothing: no confidence was measured for them)."""
     return [
         dict(r) for r in rows
         if r["parsed"] is not None and r["confidence"] is not None
-        and r["confidence"] >= min_confidence.get(r["task"], float("-inf"))
+        and r["task"] in min_confidence and r["confidence"] >= min_confidence[r["task"]]
     ]

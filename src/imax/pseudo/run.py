@@ -23,7 +23,7 @@ from imax.data import PromptCollator, TrainCollator, read_data_root
 from imax.evaluate.run import load_for_eval
 from imax.model import num_image_tokens
 from imax.pseudo.dataset import write_pseudo_dataset
-from imax.pseudo.label import derive_reg, keep_confident, pseudo_label, query_entries
+from imax.pseudo.label import confidence_thresholds, derive_reg, keep_confident, pseudo_label, query_entries
 from imax.pseudo.quality import pseudo_quality
 from imax.pseudo.queries import missing_queries, pool_queries
 from imax.schema.config.pseudo import PseudoConfig
@@ -71,9 +71,10 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
     prompt = PromptCollator(tokenizer, n_img, size, root, cfg.train.max_length)
     scorer = TrainCollator(tokenizer, n_img, size, root, cfg.train.max_length)
     generated = pseudo_label(model, tokenizer, todo, prompt, scorer, cfg.batch_size)
-    kept = keep_confident(generated, cfg.min_confidence)
+    thresholds = confidence_thresholds(generated, cfg.min_confidence, cfg.keep_fraction)
+    kept = keep_confident(generated, thresholds)
     kept += derive_reg([r for r in kept if r["task"] == "rec"], cfg.seed)
-    quality = pseudo_quality(generated, kept, truth, cfg.min_confidence) if truth is not None else {}
+    quality = pseudo_quality(generated, kept, truth, thresholds) if truth is not None else {}
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

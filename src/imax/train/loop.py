@@ -93,6 +93,23 @@ class TrainResult:
 
 
 # ---- pieces the loop calls ---------------------------------------------------------------------------
+def fisher_steps(fractions: tuple[float, ...], total: int) -> dict[int, list[str]]:
+    """Optimizer step → names of the Fisher checkpoints written there.
+
+    Names are initial/early/mid/late when four fractions are given (else ``f<fraction>``). Each point
+    lands on its own step when the run is long enough (a later fraction is pushed one step past the
+    previous one), so a short run still gets every named checkpoint.
+    """
+    names = list(FISHER_NAMES) if len(fractions) == len(FISHER_NAMES) else [f"f{f:g}" for f in fractions]
+    out: dict[int, list[str]] = {}
+    prev = -1
+    for name, f in sorted(zip(names, fractions, strict=True), key=lambda p: p[1]):
+        step = min(total, max(round(f * total), prev + 1))
+        out.setdefault(step, []).append(name)
+        prev = step
+    return out
+
+
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token cross-entropy per position.
 
@@ -308,11 +325,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         return save_checkpoint(name, cfg=cfg, accelerator=accelerator, model=model, optimizer=optimizer,
                                names=names, state=state_at(step), tokenizer=tokenizer)
 
-    fisher = {min(total, round(f * total)): FISHER_NAMES[i] if len(cfg.fisher_fractions) == len(FISHER_NAMES)
-              else f"f{f:g}" for i, f in enumerate(cfg.fisher_fractions)}
+    fisher = fisher_steps(cfg.fisher_fractions, total)
     root = ckpt.checkpoint_root(cfg.out)
-    if start_step == 0 and 0 in fisher:
-        save(f"fisher-{fisher[0]}", 0)
+    if start_step == 0:
+        for name in fisher.get(0, []):
+            save(f"fisher-{name}", 0)
 
     logger = RunLogger(cfg.out, total=total, initial=start_step, enabled=is_main, progress=cfg.progress)
     # Interval accumulators (this rank): loss sum, answer tokens, tokens, samples; per-task loss sums/counts.
@@ -388,8 +405,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         epoch_end = (done * per_step) // n > (step * per_step) // n
         if (cfg.save_every_steps and done % cfg.save_every_steps == 0) or epoch_end or done == total:
             save(f"step-{done:06d}", done)
-        if done in fisher and not (root / f"fisher-{fisher[done]}").exists():
-            save(f"fisher-{fisher[done]}", done)
+        for name in fisher.get(done, []):
+            if not (root / f"fisher-{name}").exists():
+                save(f"fisher-{name}", done)
 
     final = save("final", total) if start_step < total or not (root / "final").exists() else root / "final"
     logger.close()

@@ -26,21 +26,15 @@ class PseudoConfig:
     """An existing DMAX run directory to reuse as stage 1 (skips training it again)."""
     stage3_init: Literal["base", "stage1"] = "base"
     """Stage 3 starts from the base model (default) or continues from the stage-1 adapter."""
-    min_confidence: dict[str, float] = field(
-        default_factory=lambda: {
-            "calculation": -0.35,
-            "report": -1.0,
-            "multiclass": -0.35,
-            "multilabel": -0.5,
-            "rec": -0.5,
-            "reg": -0.35,
-            "vqa": -0.35,
-        }
-    )
-    """Per-task threshold on the mean token log-likelihood of a generated answer; lower entries are dropped."""
+    min_confidence: dict[str, float] = field(default_factory=dict)
+    """Per-task threshold on the mean token log-likelihood of a generated answer (e.g. {"vqa": -0.3});
+    tasks not listed use the ``keep_fraction`` quantile of their own confidences."""
+    keep_fraction: float = 0.5
+    """For tasks without an explicit threshold: keep this most-confident fraction of parseable answers (the
+    threshold is the matching quantile, recorded in quality.json)."""
     max_images: int | None = None
     """Pseudo-label at most this many DMAX train images (None: all)."""
-    vqa_questions: int = 8
+    vqa_questions: int = 3
     """Ask each image the N most frequent VQA questions of the DMAX train pool that it lacks."""
     batch_size: int = 32
     """Generation batch size."""
