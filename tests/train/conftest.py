@@ -22,6 +22,14 @@ RESPONSES = {
 }
 
 
+ANSWERS = {  # response text -> answer payload, as schema.records documents them
+    "calculation": lambda r: {"value": float(r)},
+    "report": lambda r: {"text": r},
+    "multilabel": lambda r: {"labels": r.split(", ")},
+    "vqa": lambda r: {"answers": [r]},
+}
+
+
 def make_dataset(root: Path, n_images: int = 8, n_val: int = 2, size: int = 32) -> Path:
     """A built-dataset directory by hand: ``n_images`` PNGs x 4 tasks; the last ``n_val`` images are val."""
     from imax.tasks import TASKS
@@ -40,8 +48,7 @@ def make_dataset(root: Path, n_images: int = 8, n_val: int = 2, size: int = 32) 
                      "vqa": {"question": "is the heart enlarged?", "content_type": "", "semantic_type": ""}}[task]
             rows.append({
                 "id": f"d{k}:{task}:0", "dicom_id": f"d{k}", "subject_id": 10000000 + k, "split": split,
-                "task": task, "source": "hand", "query": json.dumps(query), "answer": json.dumps(
-                    {"labels": respond(k).split(", ")} if task == "multilabel" else {}),
+                "task": task, "source": "hand", "query": json.dumps(query), "answer": json.dumps(ANSWERS[task](respond(k))),
                 "instruction": TASKS[task].render_instruction(query, k), "response": respond(k),
                 "image": f"images/img{k}.png", "provenance": "real",
             })

@@ -245,7 +245,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Fine-tune ``cfg.base`` (or the tiny base) on ``cfg.data``'s train split; see the module docstring."""
     # find_unused_parameters only for a full fine-tune: CLIP's post_layernorm gets no gradient there (LLaVA
     # reads the pre-norm hidden state); under LoRA every trainable parameter is used, so skip the search.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.finetune == "full")
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.finetune == "full" and not cfg.freeze_vision)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision,
                               kwargs_handlers=[ddp])
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
@@ -283,6 +283,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             raise AssertionError("a vision tower parameter is trainable; LoRA must be scoped to the LM")
     else:
         model.requires_grad_(True)
+        if cfg.freeze_vision:
+            model.model.vision_tower.requires_grad_(False)
     optimizer, names = build_optimizer(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     model, optimizer = accelerator.prepare(model, optimizer)

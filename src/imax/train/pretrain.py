@@ -32,10 +32,11 @@ from imax.schema.config.train import PretrainConfig, TrainConfig
 from imax.train.loop import train
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # patients of the phantom pool, passes over its entries, phantom image side
-    "smoke": {"patients": 6, "epochs": 1.0, "image_size": 128, "max_steps": 4},
-    "quick": {"patients": 60, "epochs": 2.0, "image_size": 256, "max_steps": None},
-    "full": {"patients": 600, "epochs": 3.0, "image_size": 256, "max_steps": None},
+    # patients of the phantom pool, passes over its entries (language stage) and over its images (vision
+    # stage), phantom image side
+    "smoke": {"patients": 6, "epochs": 1.0, "vision_epochs": 1.0, "image_size": 128, "max_steps": 4},
+    "quick": {"patients": 250, "epochs": 1.0, "vision_epochs": 6.0, "image_size": 256, "max_steps": None},
+    "full": {"patients": 1000, "epochs": 3.0, "vision_epochs": 20.0, "image_size": 256, "max_steps": None},
 }
 
 
@@ -55,8 +56,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
     t0 = time.perf_counter()
     data = Path(cfg.data) if cfg.data is not None else make_pool(cfg, work / "pool")
 
+    vision_epochs = cfg.vision_epochs if cfg.vision_epochs is not None else preset["vision_epochs"]
+    base, vision_losses = None, []
+    if vision_epochs > 0:
+        base, vision_losses = _vision_stage(cfg, data, work, vision_epochs)
     tcfg = TrainConfig(
-        data=data, base=None, out=work / "run", model=cfg.model, finetune="full",
+        data=data, base=base, out=work / "run", model=cfg.model, finetune="full", freeze_vision=base is not None,
         epochs=cfg.epochs if cfg.epochs is not None else preset["epochs"], max_steps=preset["max_steps"],
         batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
         seed=cfg.seed, save_every_steps=0, keep_last=1, log_every_steps=10, fisher_fractions=(),
@@ -67,13 +72,15 @@ def pretrain(cfg: PretrainConfig) -> Path:
     from imax.model import load_base, save_base
 
     model, tokenizer = load_base(result.final / "model")
-    initial, _ = load_base(work / "run" / "base")  # the same encoder before pretraining
+    # the same architecture before any pretraining: the tokenizer-matched random init
+    initial, _ = load_base(work / "initial" if base is not None else work / "run" / "base")
     probe = probe_report(model, initial, data, cfg.probe_labels, seed=cfg.seed)
     report = {
         "config_hash": cache_key(cfg), "preset": cfg.preset,
         "data": str(cfg.data) if cfg.data is not None else None,  # None: the generated pool (deleted)
         "phantom_seed": cfg.phantom_seed if cfg.data is None else None,
         "pool": json.loads((Path(data) / "stats.json").read_text()) if (Path(data) / "stats.json").is_file() else None,
+        "vision_epochs": vision_epochs, "vision_losses": vision_losses,
         "steps": result.steps, "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
         "seconds": time.perf_counter() - t0, "probe": probe,
     }
@@ -87,6 +94,25 @@ def pretrain(cfg: PretrainConfig) -> Path:
     os.replace(tmp, target)
     shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _vision_stage(cfg: PretrainConfig, data: Path, work: Path, epochs: float) -> tuple[Path, list[float]]:
+    """Build the tiny model (tokenizer trained on the pool's text), keep its random init for the probe,
+    pretrain its vision tower on the pool's labels, and save it as the base of the language stage."""
+    from imax.data import load_entries
+    from imax.model import build_model, save_base, train_tokenizer
+    from imax.tasks import TASK_TOKENS
+    from imax.train.vision import pretrain_vision
+
+    entries = load_entries(data, "train")
+    corpus = [e["instruction"] for e in entries] + [e["response"] for e in entries]
+    tokenizer = train_tokenizer(corpus, list(TASK_TOKENS), cfg.model.vocab_size)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, tokenizer)
+    save_base(model, tokenizer, work / "initial")
+    losses = pretrain_vision(model, data, epochs=epochs, seed=cfg.seed)
+    save_base(model, tokenizer, work / "vision_base")
+    return work / "vision_base", losses
 
 
 def make_pool(cfg: PretrainConfig, root: Path) -> Path:

@@ -31,6 +31,9 @@ class TrainConfig:
     finetune: Literal["lora", "full"] = "lora"
     """lora: LoRA on the LM + trainable projector, vision tower frozen (the study's recipe). full: every
     parameter trains (how ``imax pretrain`` trains the tiny base); checkpoints then hold ``model/``."""
+    freeze_vision: bool = False
+    """Full fine-tune only: keep the vision tower frozen (LLaVA's first stage, for an encoder that was
+    pretrained on its own)."""
     epochs: float = 3.0
     """Passes over the train split (fractions allowed: the sampler is a seeded stream of permutations)."""
     max_steps: int | None = None
@@ -97,7 +100,10 @@ class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     """Tiny model config (its tokenizer is trained on the pool's instructions + responses)."""
     epochs: float | None = None
-    """Passes over the pool (None: the preset's)."""
+    """Passes over the pool in the language stage (None: the preset's)."""
+    vision_epochs: float | None = None
+    """Passes over the pool's images in the supervised vision-tower stage (None: the preset's; 0: skip it
+    and train the tower through the language loss instead)."""
     batch_size: int = 16
     """Global micro-batch."""
     lr: float = 1e-3
