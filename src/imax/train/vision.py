@@ -145,7 +145,7 @@ def pretrain_vision(model: nn.Module, data: Path, *, epochs: float, batch_size: 
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        running, count = running + float(loss), count + 1
+        running, count = running + loss.item(), count + 1
         if (step + 1) * batch_size // n > step * batch_size // n or step == steps - 1:  # epoch boundary
             losses.append(running / count)
             running, count = 0.0, 0
