@@ -150,7 +150,7 @@ def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: A
     The built base is saved (safetensors) and reused on resume so that the frozen weights are
     bit-identical; ``base.json`` records where it came from.
     """
-    base = cfg.base or cfg.model.base_path
+    base = cfg.base
     if base is not None:
         if not Path(base).is_dir():
             raise MissingPathError(f"base model directory {str(base)!r} does not exist")

@@ -8,7 +8,6 @@ Linear projector, LLaMA-2 with LoRA rank 8 on every linear layer of the language
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 LORA_TARGET_REGEX = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -18,7 +17,7 @@ list (``["q_proj", ...]``) would also hit the vision tower's ``q_proj``/``k_proj
 
 @dataclass
 class VisionSettings:
-    """CLIP vision tower (transformers ``CLIPVisionConfig``), random init unless loaded from ``base_path``."""
+    """CLIP vision tower (transformers ``CLIPVisionConfig``), random init unless a base checkpoint is loaded (``TrainConfig.base``)."""
 
     image_size: int = 128
     """Input side in pixels (images are resized to image_size x image_size)."""
@@ -92,7 +91,5 @@ class ModelConfig:
     """Target vocabulary of the byte-level BPE tokenizer trained on the dataset text."""
     seed: int = 0
     """Seed of the random initialisation of the tiny model."""
-    base_path: Path | None = None
-    """Local LLaVA-format checkpoint directory (``save_base`` layout) to load instead of building tiny."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     """LoRA settings for fine-tuning."""
