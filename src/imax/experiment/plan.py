@@ -15,18 +15,13 @@ from imax.schema.config.evaluate import EvalConfig
 from imax.schema.config.experiment import ExperimentConfig
 from imax.schema.config.fisher import FisherConfig
 from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
-from imax.schema.config.phantom import PhantomConfig
+from imax.schema.config.phantom import STUDY_COVERAGE, PhantomConfig
 from imax.schema.config.pseudo import PseudoConfig
 from imax.schema.config.train import PretrainConfig, TrainConfig
 
 ARMS: tuple[str, ...] = ("imax", "dmax", "pseudo_imax")
 FISHER_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
 
-# Phantom coverage used by the experiment. The phantom's own defaults mirror the real sources (edema on
-# a 5% heart-failure cohort); at a few hundred patients that leaves the edema task with a handful of
-# images, so the experiment widens the cohort. It applies to every arm alike.
-EXPERIMENT_EDEMA_COHORT = 0.6
-EXPERIMENT_EDEMA_REGEX = 0.8
 
 
 @dataclass(frozen=True)
@@ -68,8 +63,7 @@ def make_plan(cfg: ExperimentConfig) -> Plan:
     if cfg.sources is None:
         phantom = PhantomConfig(
             out=out / "phantom", patients=cfg.resolved("patients"), seed=cfg.phantom_seed,
-            image_size=cfg.resolved("image_size"), edema_cohort_fraction=EXPERIMENT_EDEMA_COHORT,
-            edema_regex_fraction=EXPERIMENT_EDEMA_REGEX,
+            image_size=cfg.resolved("image_size"), **STUDY_COVERAGE,
         )
     sources = Path(cfg.sources) if cfg.sources is not None else out / "phantom"
     builds = {

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from imax.schema.config import config_hash, save_yaml
+from imax.schema.config.phantom import STUDY_COVERAGE
 from imax.schema.config.train import PretrainConfig, TrainConfig
 from imax.train.loop import train
 
@@ -41,8 +42,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def cache_key(cfg: PretrainConfig) -> str:
-    """Hash of everything that changes the weights (not where they are cached, not ``force``)."""
-    return config_hash(dataclasses.replace(cfg, out=Path("."), force=False))
+    """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
+    the preset's sizes and the pool's phantom coverage."""
+    recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
+              "coverage": STUDY_COVERAGE}
+    return config_hash(recipe)
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
@@ -125,7 +129,7 @@ def make_pool(cfg: PretrainConfig, root: Path) -> Path:
     preset = PRESETS[cfg.preset]
     patients = cfg.patients if cfg.patients is not None else preset["patients"]
     generate(PhantomConfig(out=root / "phantom", patients=patients, seed=cfg.phantom_seed,
-                           image_size=preset["image_size"], workers=1))
+                           image_size=preset["image_size"], workers=2, **STUDY_COVERAGE))
     # min_tasks=1: every image of the pool is used; val + test patients are the probe's held-out images.
     build_from_sources(BuildConfig(sources=root / "phantom", out=root / "data", mode="imax", min_tasks=1,
                                    val_fraction=0.1, test_fraction=0.2, seed=cfg.seed, export_llava=False,

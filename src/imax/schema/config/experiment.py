@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "image_size": 256,
         "model": "tiny",
         "pretrain_preset": "quick",
-        "steps": 200,
+        "steps": 300,
         "batch_size": 16,
         "eval_images": 50,
         "fisher_probe": 32,

@@ -66,3 +66,11 @@ class PhantomConfig:
     """Questions per VQA image (drawn from the template families without repetition)."""
     preview: Path | None = None
     """Write a 16-image contact sheet (PNG) with masks, boxes and finding labels to this path."""
+
+
+STUDY_COVERAGE: dict[str, float] = {"edema_cohort_fraction": 0.6, "edema_regex_fraction": 0.8}
+"""Phantom coverage overrides used by the study's phantoms (the experiment and the pretraining pool).
+
+The defaults above mirror the real sources (edema on a 5% heart-failure cohort); at a few hundred
+patients that leaves the edema task a handful of images, too few to learn or to score. The study widens
+the cohort, identically for every arm."""
