@@ -93,3 +93,15 @@ def test_token_losses_match_the_model_loss(run):
                 pixel_values=batch["pixel_values"], labels=batch["labels"])
     losses, mask = token_losses(out.logits, batch["labels"])
     assert torch.allclose(losses.sum() / mask.sum(), out.loss, atol=1e-6)
+
+
+def test_init_from_starts_where_a_run_ended(run, tiny_data, tmp_path):
+    _, first = run
+    source = first.final
+    cfg = tiny_config(tiny_data, tmp_path / "continued", max_steps=1, lr=0.0, warmup_ratio=0.0,
+                      init_from=source, base=first.out / "base", fisher_fractions=())
+    result = train(cfg)
+    # lr = 0: the continued run's weights are exactly the loaded ones
+    before = load_file(str(source / "trainable.safetensors"))
+    after = load_file(str(result.final / "trainable.safetensors"))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)

@@ -28,7 +28,7 @@ from imax.pseudo.quality import pseudo_quality
 from imax.pseudo.queries import missing_queries, pool_queries
 from imax.schema.config.pseudo import PseudoConfig
 from imax.schema.errors import MissingPathError
-from imax.train.loop import TrainResult, train
+from imax.train.loop import train
 
 
 @dataclass
@@ -102,7 +102,5 @@ def run_pseudo(cfg: PseudoConfig, truth: pl.DataFrame | None = None) -> PseudoRe
     stage3 = Path(cfg.out) / "stage3"
     if not (stage3 / "checkpoints" / "final").is_dir():
         init = None if cfg.stage3_init == "base" else stage1 / "checkpoints" / "final"
-        train_cfg = replace(cfg.train, data=data_out, out=stage3, resume=True)
-        result: TrainResult = train(train_cfg) if init is None else train(replace(train_cfg, init_adapter=init))
-        del result
+        train(replace(cfg.train, data=data_out, out=stage3, resume=True, init_from=init))
     return PseudoResult(stage1=stage1, data=data_out, stage3=stage3, generated=generated, kept=kept, quality=quality)

@@ -281,6 +281,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         check_trainable(model)
         if any("vision_tower" in n_ for n_, p in model.named_parameters() if p.requires_grad):
             raise AssertionError("a vision tower parameter is trainable; LoRA must be scoped to the LM")
+        if cfg.init_from is not None:
+            source = Path(cfg.init_from) / "trainable.safetensors"
+            if not source.is_file():
+                raise MissingPathError(f"init_from: {source} does not exist (expected a LoRA checkpoint folder)")
+            ckpt.load_trainable(model, source)
     else:
         model.requires_grad_(True)
         if cfg.freeze_vision:

@@ -31,6 +31,9 @@ class TrainConfig:
     finetune: Literal["lora", "full"] = "lora"
     """lora: LoRA on the LM + trainable projector, vision tower frozen (the study's recipe). full: every
     parameter trains (how ``imax pretrain`` trains the tiny base); checkpoints then hold ``model/``."""
+    init_from: Path | None = None
+    """LoRA only: start the adapter and projector from this checkpoint's ``trainable.safetensors`` (e.g. a
+    stage-1 run's ``checkpoints/final``) instead of a fresh LoRA init; same base and LoRA settings needed."""
     freeze_vision: bool = False
     """Full fine-tune only: keep the vision tower frozen (LLaVA's first stage, for an encoder that was
     pretrained on its own)."""
