@@ -102,5 +102,8 @@ def run_pseudo(cfg: PseudoConfig, truth: pl.DataFrame | None = None) -> PseudoRe
     stage3 = Path(cfg.out) / "stage3"
     if not (stage3 / "checkpoints" / "final").is_dir():
         init = None if cfg.stage3_init == "base" else stage1 / "checkpoints" / "final"
-        train(replace(cfg.train, data=data_out, out=stage3, resume=True, init_from=init))
+        # Stage 3 must start from stage 1's base (same tokenizer and frozen weights), also when stage 1
+        # built its own tiny base because no --train.base was given.
+        base = cfg.train.base or Path(json.loads((stage1 / "base.json").read_text())["path"])
+        train(replace(cfg.train, data=data_out, out=stage3, resume=True, base=base, init_from=init))
     return PseudoResult(stage1=stage1, data=data_out, stage3=stage3, generated=generated, kept=kept, quality=quality)
