@@ -43,3 +43,11 @@ def test_print_config_round_trips(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(text)
     assert main(["experiment", "--config", str(tmp_path / "c.yaml"), "--print-config"]) == 0
     assert capsys.readouterr().out == text
+
+
+def test_pseudo_truth_must_be_an_annotations_parquet(tmp_path, capsys):
+    bad = tmp_path / "truth.parquet"
+    bad.write_text("not parquet")
+    assert main(["pseudo", "--truth", str(bad), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "truth.parquet" in err and "not a readable parquet" in err and "Traceback" not in err

@@ -21,7 +21,19 @@ def _truth(path: Path | None):
         from imax.sources import read_sources
 
         return read_sources(Path(path), SourcesConfig(check_images=False)).annotations
-    return pl.read_parquet(path)
+    from imax.schema.errors import ImaxError, MissingPathError
+    from imax.schema.records import ANNOTATION_COLUMNS
+
+    if not Path(path).is_file():
+        raise MissingPathError(f"--truth {path}: no such folder or annotations parquet")
+    try:
+        table = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for a non-parquet file
+        raise ImaxError(f"--truth {path}: not a readable parquet file ({type(exc).__name__}: {exc})") from None
+    missing = sorted(set(ANNOTATION_COLUMNS) - set(table.columns) - {"source", "meta"})
+    if missing:
+        raise ImaxError(f"--truth {path}: missing annotation column(s) {missing}")
+    return table
 
 
 def run(cfg: PseudoConfig) -> int:
