@@ -5,10 +5,17 @@ plain ``transformers.Trainer`` on the same model, data, batch size and steps —
 
 FLOPs counted (achieved GFLOP/s; MFU = achieved / matmul peak):
 
-* language model: 6 · N_LM · tokens (forward 2N + backward 4N per token, the usual 6N rule, counted even
-  though the frozen LM weights get no weight gradient under LoRA, so this slightly over-counts), where
-  N_LM = LM parameters without the input embedding (a lookup, not a matmul) and tokens = non-pad tokens;
+* language model body: 6 · N_body · tokens (forward 2N + backward 4N per token, the usual 6N rule, counted
+  even though the frozen LM weights get no weight gradient under LoRA, so this over-counts), where
+  N_body = decoder parameters without the input embedding (a lookup, not a matmul) and tokens = non-pad
+  tokens;
+* LM head: 6 · N_head · answer tokens. imax applies the head only where the loss needs logits (the
+  positions that predict an answer token, ``imax.train.loop.answer_positions``), so only those count —
+  counting the head at every token would credit imax with work it does not do;
 * vision tower (frozen, forward only): 2 · N_vision · patches per image.
+
+The Trainer baseline computes the head at every position (transformers' default); its samples/s is
+compared, not its FLOPs.
 
 Targets (issue #4): MFU >= 0.5, >= 1.0x the Trainer's samples/s, peak RSS <= 3 GB.
 """
@@ -71,16 +78,19 @@ def synthetic_dataset(root: Path, n_images: int = 128, size: int = 128, seed: in
 
 
 def flops_per_batch(model: torch.nn.Module, batch: dict[str, Any]) -> float:
-    """6 · N_LM · tokens + 2 · N_vision · patches (see the module docstring)."""
+    """6 · N_body · tokens + 6 · N_head · answer tokens + 2 · N_vision · patches (see the module docstring)."""
+    from imax.train.loop import answer_positions
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     lm = base.model.language_model
-    n_lm = sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n and "embed_tokens" not in n)
-    n_lm += base.lm_head.weight.numel()
+    n_body = sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n and "embed_tokens" not in n)
+    n_head = base.lm_head.weight.numel()
     n_vis = sum(p.numel() for p in base.model.vision_tower.parameters())
     v = base.config.vision_config
     patches = (v.image_size // v.patch_size) ** 2 + 1
     tokens = int(batch["attention_mask"].sum())
-    return 6 * n_lm * tokens + 2 * n_vis * patches * len(batch["input_ids"])
+    answers = int(answer_positions(batch["labels"]).sum())
+    return 6 * n_body * tokens + 6 * n_head * answers + 2 * n_vis * patches * len(batch["input_ids"])
 
 
 def run_imax(data: Path, out: Path, steps: int, batch_size: int, lr: float) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from imax.train.logging import read_log
-from imax.train.loop import build_optimizer, token_losses, train
+from imax.train.loop import answer_losses, build_optimizer, token_losses, train
 
 from .conftest import tiny_config
 
@@ -93,6 +93,12 @@ def test_token_losses_match_the_model_loss(run):
                 pixel_values=batch["pixel_values"], labels=batch["labels"])
     losses, mask = token_losses(out.logits, batch["labels"])
     assert torch.allclose(losses.sum() / mask.sum(), out.loss, atol=1e-6)
+    # logits only at answer positions: the same per-token losses, in row-major order, with their rows
+    answer, rows = answer_losses(model, batch)
+    assert answer.shape == (int(mask.sum()),)
+    assert torch.allclose(answer, losses[mask], atol=1e-5)
+    assert torch.equal(rows, mask.nonzero()[:, 0])
+    assert torch.allclose(answer.mean(), out.loss, atol=1e-6)
 
 
 def test_init_from_starts_where_a_run_ended(run, tiny_data, tmp_path):

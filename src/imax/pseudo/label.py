@@ -21,7 +21,7 @@ from imax.evaluate.generate import generate_predictions
 from imax.tasks import TASKS
 from imax.tasks.base import TaskSpec
 from imax.tasks.rec import payload_box
-from imax.train.loop import token_losses
+from imax.train.loop import answer_losses
 
 
 def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict[str, Any]]:
@@ -55,11 +55,10 @@ def answer_loglik(model: torch.nn.Module, collate: TrainCollator, entries: Seque
     out: list[float] = []
     for k in range(0, len(entries), batch_size):
         batch = collate(entries[k : k + batch_size])
-        logits = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch["pixel_values"]
-        ).logits
-        losses, mask = token_losses(logits, batch["labels"])
-        out += (-(losses.sum(1) / mask.sum(1).clamp(min=1))).tolist()
+        losses, rows = answer_losses(model, batch)
+        n = len(batch["input_ids"])
+        sums = torch.zeros(n, dtype=losses.dtype).index_add_(0, rows, losses)
+        out += (-(sums / torch.bincount(rows, minlength=n).clamp(min=1))).tolist()
     return out
 
 

@@ -128,6 +128,41 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     return losses.view(b, length - 1) * mask, mask
 
 
+def answer_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions whose next token is an answer token: bool ``(B, L)`` (position t predicts t + 1).
+
+    Only these positions need logits for the loss: prompt, image and pad positions never do, so the
+    LM head (``hidden × vocab``, a quarter of the tiny LM's matmul work and far more for a 32K-vocab 7B)
+    is applied to them alone via transformers' boolean ``logits_to_keep``.
+    """
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE
+    return keep
+
+
+def answer_losses(
+    model: torch.nn.Module, batch: dict[str, Any], autocast: Any = contextlib.nullcontext
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of every answer token of ``batch``, computing logits only where they are needed.
+
+    Args:
+        batch: ``input_ids, attention_mask, labels`` long ``(B, L)``; ``pixel_values`` ``(B, C, S, S)``.
+        autocast: a context factory around the forward (``accelerator.autocast``).
+    Returns:
+        ``(losses, rows)``, both ``(N,)`` for the batch's N answer tokens in row-major order: the
+        token's loss (float32) and the batch row it belongs to. ``losses.sum() / N`` equals the
+        model's own label loss (tests/train/test_loop.py checks it).
+    """
+    labels = batch["labels"]
+    keep = answer_positions(labels)
+    with autocast():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       pixel_values=batch["pixel_values"], logits_to_keep=keep).logits  # (N, V)
+    targets = labels[:, 1:][keep[:, :-1]]
+    rows = torch.arange(labels.shape[0], device=labels.device).repeat_interleave(keep.sum(1))
+    return F.cross_entropy(logits.float(), targets, reduction="none"), rows
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
     """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms).
 
@@ -230,11 +265,9 @@ def evaluate_loss(model: torch.nn.Module, loader: DataLoader, accelerator: Accel
     total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
     for batch in loader:
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with accelerator.autocast():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                           pixel_values=batch["pixel_values"]).logits
-        losses, mask = token_losses(logits, batch["labels"])
-        total += torch.stack([losses.sum().double(), mask.sum().double()])
+        losses, _ = answer_losses(model, batch, accelerator.autocast)
+        total += torch.stack([losses.sum().double(), torch.tensor(float(losses.numel()), device=total.device,
+                                                                   dtype=torch.float64)])
     total = accelerator.reduce(total, "sum")
     model.train(was_training)
     return float(total[0] / total[1].clamp(min=1))
@@ -362,14 +395,13 @@ def train(cfg: TrainConfig) -> TrainResult:
             # Gradients are all-reduced only on the last micro-batch of the step.
             sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model)
             with sync:
-                with accelerator.autocast():
-                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                   pixel_values=batch["pixel_values"]).logits
-                tok, mask = token_losses(logits, batch["labels"])
+                tok, rows = answer_losses(model, batch, accelerator.autocast)
                 # * world: DDP averages gradients over ranks; we want the sum over ranks / global tokens.
                 accelerator.backward(tok.sum() * world / denom)
             with torch.no_grad():  # logging statistics, from the same forward
-                per_sample, counts = tok.sum(1).double(), mask.sum(1).double()
+                b = len(batch["task"])
+                per_sample = torch.zeros(b, device=device, dtype=torch.float64).index_add_(0, rows, tok.double())
+                counts = torch.bincount(rows, minlength=b).double()
                 acc += torch.stack([per_sample.sum(), counts.sum(),
                                     batch["attention_mask"].sum().double(),
                                     torch.tensor(len(per_sample), device=device, dtype=torch.float64)])
@@ -436,4 +468,4 @@ def _truncate_log(out: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
-__all__ = ["TrainResult", "build_optimizer", "token_losses", "train"]
+__all__ = ["TrainResult", "answer_losses", "answer_positions", "build_optimizer", "token_losses", "train"]
