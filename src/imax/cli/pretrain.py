@@ -14,7 +14,8 @@ def run(cfg: Config) -> int:
 
     path = pretrain(cfg)
     probe = json.loads((path / "pretrain_report.json").read_text())["probe"]
-    print(json.dumps(probe.get("auroc", {}), indent=2))
+    # pretrained vs random-init encoder, linear probes on held-out pool images
+    print(json.dumps({k: probe.get(k, {}) for k in ("auroc", "measures", "regions", "pretrained_better")}, indent=2))
     print(path)
     return 0
 

@@ -105,8 +105,15 @@ class PretrainConfig:
     epochs: float | None = None
     """Passes over the pool in the language stage (None: the preset's)."""
     vision_epochs: float | None = None
-    """Passes over the pool's images in the supervised vision-tower stage (None: the preset's; 0: skip it
-    and train the tower through the language loss instead)."""
+    """Passes over the vision pool's images in the supervised vision-tower stage (None: the preset's; 0:
+    skip it and train the tower through the language loss instead)."""
+    vision_patients: int | None = None
+    """Patients of the separate phantom image pool the vision stage trains on (seed ``phantom_seed + 1``;
+    None: the preset's; 0: the language pool itself). A ViT trained from scratch needs thousands of
+    images to beat its random initialisation, far more than the language stage needs; ignored when
+    ``data`` is given (the tower then trains on that pool's train split)."""
+    vision_lr: float = 5e-4
+    """Peak learning rate of the vision stage (AdamW, one-cycle)."""
     batch_size: int = 16
     """Global micro-batch."""
     lr: float = 1e-3

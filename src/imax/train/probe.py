@@ -1,0 +1,160 @@
+"""Linear probes on a frozen vision tower: does the pretrained encoder carry what the tasks need?
+
+A probe fits a linear model on mean-pooled last-layer patch features of the pool's train images and
+scores it on held-out pool images (val + test patients, never trained on), once for the pretrained
+encoder and once for the same architecture at its random initialisation:
+
+* findings (``labels``): logistic regression, AUROC per label;
+* measurements (CTR, CPAR): ridge regression, R² and MAE;
+* regions (heart, left/right/both lungs): ridge regression of the normalised box corners, mean IoU and
+  accuracy at IoU >= 0.5 (the ``rec`` task's primary metric).
+
+Why several targets: a random ViT followed by a linear read-out is already a strong detector of
+*global* intensity findings (an effusion brightens a lung base, whatever the features), so AUROC alone
+says little about an encoder; where a finding must be *located or measured* (a box, a ratio of widths)
+the random features have much less to offer. All regularisation strengths are chosen by
+cross-validation on the train images only (regressions; the classifier's is fixed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imax.train.vision import FINDINGS, MEASURES, VisionTargets, vision_targets
+
+PROBE_SPLITS: dict[str, tuple[str, ...]] = {"train": ("train",), "test": ("val", "test")}
+
+
+@torch.no_grad()
+def vision_features(model: torch.nn.Module, pixels: torch.Tensor, batch: int = 32) -> np.ndarray:
+    """Mean-pooled last-layer patch features of the vision tower: ``(N, 1, S, S)`` → ``(N, D)``."""
+    model.eval()
+    tower = model.model.vision_tower if hasattr(model, "model") else model.vision_tower
+    out = [tower(pixel_values=pixels[i : i + batch]).last_hidden_state[:, 1:].mean(1) for i in range(0, len(pixels), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, int(tower.config.hidden_size)), dtype=np.float32)
+
+
+def box_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """IoU of ``(N, 4)`` xyxy boxes, row by row; a degenerate predicted box has IoU 0."""
+    x1, y1 = np.maximum(pred[:, 0], truth[:, 0]), np.maximum(pred[:, 1], truth[:, 1])
+    x2, y2 = np.minimum(pred[:, 2], truth[:, 2]), np.minimum(pred[:, 3], truth[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
+    union = area(pred) + area(truth) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _classifier(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # fixed, fairly strong L2 (not CV): a held-out finding may have only a handful of positives
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, random_state=seed))
+
+
+def _regressor() -> Any:
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+
+
+def _findings(feats: dict[str, dict[str, np.ndarray]], t: dict[str, VisionTargets], labels: tuple[str, ...],
+              seed: int) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    out: dict[str, Any] = {}
+    keep = {s: t[s].findings_mask.numpy() for s in t}
+    for label in labels:
+        j = FINDINGS.index(label)
+        ytr = t["train"].findings[:, j].numpy()[keep["train"]].astype(int)
+        yte = t["test"].findings[:, j].numpy()[keep["test"]].astype(int)
+        row: dict[str, Any] = {"train_positives": int(ytr.sum()), "test_positives": int(yte.sum()),
+                               "test_images": len(yte)}
+        if len(set(ytr)) < 2 or len(set(yte)) < 2:
+            row["note"] = "one class only in the probe train or test images"
+        else:
+            for name, f in feats.items():
+                clf = _classifier(seed).fit(f["train"][keep["train"]], ytr)
+                row[name] = float(roc_auc_score(yte, clf.predict_proba(f["test"][keep["test"]])[:, 1]))
+        out[label] = row
+    return out
+
+
+def _measures(feats: dict[str, dict[str, np.ndarray]], t: dict[str, VisionTargets]) -> dict[str, Any]:
+    from sklearn.metrics import r2_score
+
+    out: dict[str, Any] = {}
+    for j, measure in enumerate(MEASURES):
+        ytr, yte = t["train"].measures[:, j].numpy(), t["test"].measures[:, j].numpy()
+        mtr, mte = ~np.isnan(ytr), ~np.isnan(yte)
+        row: dict[str, Any] = {"train_images": int(mtr.sum()), "test_images": int(mte.sum())}
+        if mtr.sum() < 10 or mte.sum() < 2:
+            row["note"] = "too few images with this measurement"
+        else:
+            for name, f in feats.items():
+                pred = _regressor().fit(f["train"][mtr], ytr[mtr]).predict(f["test"][mte])
+                row[name] = {"r2": float(r2_score(yte[mte], pred)), "mae": float(np.abs(pred - yte[mte]).mean())}
+        out[measure] = row
+    return out
+
+
+def _regions(feats: dict[str, dict[str, np.ndarray]], t: dict[str, VisionTargets]) -> dict[str, Any]:
+    from imax.schema.records import REGIONS
+
+    out: dict[str, Any] = {}
+    for k, region in enumerate(REGIONS):
+        ytr, yte = (t[s].boxes[:, 4 * k : 4 * k + 4].numpy() for s in ("train", "test"))
+        mtr, mte = ~np.isnan(ytr).any(1), ~np.isnan(yte).any(1)
+        row: dict[str, Any] = {"train_images": int(mtr.sum()), "test_images": int(mte.sum())}
+        if mtr.sum() < 10 or mte.sum() < 2:
+            row["note"] = "too few images with this box"
+        else:
+            for name, f in feats.items():
+                pred = np.clip(_regressor().fit(f["train"][mtr], ytr[mtr]).predict(f["test"][mte]), 0.0, 1.0)
+                iou = box_iou(pred, yte[mte])
+                row[name] = {"mean_iou": float(iou.mean()), "acc_iou_0.5": float((iou >= 0.5).mean())}
+        out[region] = row
+    return out
+
+
+def probe_report(pretrained: torch.nn.Module, initial: torch.nn.Module, data: Path, labels: tuple[str, ...],
+                 seed: int = 0) -> dict[str, Any]:
+    """Probe scores, pretrained vs initial encoder, on the held-out images of the built pool ``data``.
+
+    Returns ``{"train_images", "test_images", "auroc": {label: {...}}, "measures": {ctr|cpar: {...}},
+    "regions": {region: {...}}, "pretrained_better": {"findings", "measures", "regions": bool}}``;
+    each scored row holds ``pretrained`` and ``initial`` values.
+    """
+    size = int(pretrained.config.vision_config.image_size)
+    targets = {name: vision_targets(data, splits, size) for name, splits in PROBE_SPLITS.items()}
+    report: dict[str, Any] = {"labels": list(labels), "features": "mean-pooled last-layer patch tokens",
+                              "train_images": len(targets["train"].images),
+                              "test_images": len(targets["test"].images)}
+    if not targets["train"].images or not targets["test"].images:
+        report["note"] = "no images in one of the probe splits"
+        return report
+    feats = {name: {s: vision_features(m, targets[s].pixels) for s in targets}
+             for name, m in (("pretrained", pretrained), ("initial", initial))}
+    report["auroc"] = _findings(feats, targets, labels, seed)
+    report["measures"] = _measures(feats, targets)
+    report["regions"] = _regions(feats, targets)
+
+    def better(rows: dict[str, Any], key: str | None) -> bool:
+        scored = [r for r in rows.values() if "pretrained" in r]
+        value = (lambda v: v) if key is None else (lambda v: v[key])
+        return bool(scored) and all(value(r["pretrained"]) > value(r["initial"]) for r in scored)
+
+    report["pretrained_better"] = {"findings": better(report["auroc"], None),
+                                   "measures": better(report["measures"], "r2"),
+                                   "regions": better(report["regions"], "mean_iou")}
+    return report
+
+
+__all__ = ["box_iou", "probe_report", "vision_features"]
