@@ -39,3 +39,13 @@ def test_real_task_table_renders_every_task(synth_tables) -> None:
         part = e.filter(pl.col("task") == task)
         assert part["instruction"].str.starts_with(spec.token + " ").all(), task
         assert (part["response"].str.len_chars() > 0).all(), task
+
+
+def test_wide_keys_fall_back_to_struct_joins(synth_tables, fake_tasks, monkeypatch) -> None:
+    """When codes do not fit one 64-bit key the render joins use struct keys: same entries."""
+    from imax.build import entries
+
+    rows, images = _rows(synth_tables)
+    packed = make_entries(rows, images, fake_tasks, seed=5)
+    monkeypatch.setattr(entries, "_pack", lambda rows, columns: pl.struct(columns))
+    assert make_entries(rows, images, fake_tasks, seed=5).equals(packed)

@@ -48,3 +48,15 @@ def test_llava_lines_escape_awkward_text(tmp_path) -> None:
     assert row["conversations"][0]["value"] == "<image>\n[caption] " + text
     assert row["conversations"][1]["value"] == text
     assert (tmp_path / "llava" / "train.jsonl").read_text() == ""
+
+
+def test_llava_written_in_chunks_is_the_same_file(built: dict[str, Any], tmp_path, monkeypatch) -> None:
+    from imax.build import export
+
+    entries = built["imax"].entries
+    export.write_llava(entries, tmp_path / "one")
+    monkeypatch.setattr(export, "_LLAVA_ROWS", 7)
+    export.write_llava(entries, tmp_path / "many")
+    for split in ("train", "val", "test"):
+        one = (tmp_path / "one" / "llava" / f"{split}.jsonl").read_bytes()
+        assert one and one == (tmp_path / "many" / "llava" / f"{split}.jsonl").read_bytes()

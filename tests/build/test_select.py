@@ -101,3 +101,33 @@ def test_dmax_volumes_exact_or_loud(seed: int, cap: int, max_entries: int | None
     per_image = dmax.entries.filter(pl.col("split") != "test").group_by("dicom_id").agg(pl.col("task").n_unique())
     assert per_image.height == 0 or per_image["task"].max() <= cap
     assert dmax.entries.filter(pl.col("split") == "test").equals(imax.entries.filter(pl.col("split") == "test"))
+
+
+def test_prepare_order_is_the_string_sort(synth_tables, monkeypatch) -> None:
+    """Integer ranks (packed or not) order rows exactly as sorting on the strings does."""
+    from imax.build import select
+    from imax.build.splits import with_splits
+    from imax.build.store import make_store
+
+    store = make_store(synth_tables)
+    images = with_splits(store.images, 0, 0.05, 0.1)
+    ann = store.annotations.sample(fraction=1.0, shuffle=True, seed=3)  # reader order must not matter
+    got = select.prepare(ann, images, 0)
+    keys = ["dicom_id", "task", "source", "query"]
+    want = got.sort("_key", *keys, maintain_order=True)
+    assert got.select(keys).equals(want.select(keys))
+    monkeypatch.setattr(select, "_sort_order", lambda df: df.select(pl.arg_sort_by(
+        "_img", "task", "source", "query", maintain_order=True)).to_series())
+    assert select.prepare(ann, images, 0).equals(got)  # the plain multi-column sort agrees
+
+
+def test_sort_order_fallbacks() -> None:
+    from imax.build.select import _sort_order
+
+    df = pl.DataFrame({"_img": [1, 0, 1, 0], "task": ["b", "a", "a", "a"], "source": ["s"] * 4,
+                       "query": ["q2", "q1", "q1", "q0"]})
+    assert _sort_order(df).to_list() == [3, 1, 2, 0]
+    wide = df.with_columns(pl.col("_img") * 2**62)  # ranks no longer fit 64 bits: multi-key sort
+    assert _sort_order(wide).to_list() == [3, 1, 2, 0]
+    with_null = df.with_columns(pl.Series("task", ["a"] * 4), pl.Series("query", [None, "q1", "q1", "q0"]))
+    assert _sort_order(with_null).to_list() == [3, 1, 0, 2]

@@ -76,3 +76,36 @@ def test_rca_min_and_column_order(fresh_root: Path) -> None:
         line for line, (f, _) in quarantine_of(t, "MIMIC-CXR-JPG").items() if f == "Dice RCA (Mean)"
     ]
     assert all(r["meta"]["rca_max"] is None for r in rows_of(t, "chexmask"))
+
+
+def _tables_equal(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.annotations.equals(b.annotations)
+    assert a.quarantine.equals(b.quarantine)
+    assert [vars(i) for i in a.inputs] == [vars(i) for i in b.inputs]
+
+
+def test_streamed_read_equals_one_piece(fresh_root: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Batches (here of 2 rows) give exactly what one parse of the whole file gives."""
+    from imax.sources import base
+
+    path = fresh_root / "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv"
+    text = path.read_text().replace('"[[1 2]\n [3 4]]"', '"1,2"')  # no quoted newline: the file streams
+    path.write_text(text + text.splitlines()[2] + "\n")  # and a duplicate row (a whole-file check)
+    cfg = SourcesConfig(only=("chexmask",))
+    monkeypatch.setattr(base, "_BATCH_ROWS", 2)
+    streamed = read_sources(fresh_root, cfg)
+    calls = []
+    monkeypatch.setattr(base.Context, "_stream_csv", lambda *a, **k: calls.append(1))  # always declines
+    whole = read_sources(fresh_root, cfg)
+    assert calls, "the one-piece path was not taken"
+    _tables_equal(streamed, whole)
+    assert "duplicate dicom_id" in " ".join(quarantine_of(streamed, "MIMIC-CXR-JPG.csv")[9])
+
+
+def test_header_only_file(fresh_root: Path) -> None:
+    path = fresh_root / "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    t = read_sources(fresh_root, SourcesConfig(only=("chexmask",)))
+    assert rows_of(t, "chexmask") == []
+    (got,) = [i for i in t.inputs if i.source == "chexmask"]
+    assert (got.rows_read, got.rows_used, got.rows_quarantined) == (0, 0, 0)

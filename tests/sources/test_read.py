@@ -119,3 +119,17 @@ def test_root_missing(tmp_path: Path) -> None:
 def test_config_fields_documented() -> None:
     docs = field_docs(SourcesConfig)
     assert set(docs) == set(SourcesConfig.__dataclass_fields__)
+
+
+def test_background_source_gives_the_sequential_tables(mini_root: Path, mini_tables) -> None:  # type: ignore[no-untyped-def]
+    """CheXmask read in a thread beside the others: the same tables, in the same order, as one by one."""
+    import dataclasses
+
+    assert SOURCES["chexmask"].background
+    sequential = {n: dataclasses.replace(a, background=False) for n, a in SOURCES.items()}
+    t = read_sources(mini_root, SourcesConfig(), sequential)
+    assert t.annotations.equals(mini_tables.annotations)
+    assert t.quarantine.equals(mini_tables.quarantine)
+    assert t.images.equals(mini_tables.images)
+    assert [vars(i) for i in t.inputs] == [vars(i) for i in mini_tables.inputs]
+    assert t.missing == mini_tables.missing

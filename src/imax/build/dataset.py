@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -133,17 +134,22 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     outputs = [out / "images.parquet", out / "annotations.parquet", out / "entries.parquet", out / "quarantine.csv",
                out / "stats.json", out / "tasks.json"]
     clock = time.perf_counter()
-    result.images.write_parquet(outputs[0])
-    result.annotations.write_parquet(outputs[1])
-    result.entries.write_parquet(outputs[2])
-    result.quarantine.write_csv(outputs[3])
-    outputs[4].write_text(json.dumps(result.stats, indent=2) + "\n")
-    outputs[5].write_text(json.dumps({n: s.describe() for n, s in tasks.items()}, indent=2) + "\n")
-    result.timings["write_tables"], clock = time.perf_counter() - clock, time.perf_counter()
-    if cfg.export_llava:
-        outputs += write_llava(result.entries, out)
-    if cfg.export_hf:
-        outputs += write_hf(result.entries, out)
+    # The LLaVA export (~1 GB of JSON lines at MIMIC size) is written in a thread beside the tables and
+    # the HF export: the files are independent and polars releases the GIL while it works.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        llava = pool.submit(write_llava, result.entries, out) if cfg.export_llava else None
+        result.images.write_parquet(outputs[0])
+        result.annotations.write_parquet(outputs[1])
+        result.entries.write_parquet(outputs[2])
+        result.quarantine.write_csv(outputs[3])
+        outputs[4].write_text(json.dumps(result.stats, indent=2) + "\n")
+        outputs[5].write_text(json.dumps({n: s.describe() for n, s in tasks.items()}, indent=2) + "\n")
+        result.timings["write_tables"], clock = time.perf_counter() - clock, time.perf_counter()
+        if cfg.export_hf:
+            outputs += write_hf(result.entries, out)
+        if llava is not None:
+            outputs += llava.result()
+    # (write_exports: the HF export plus whatever of the LLaVA export was still running)
     result.timings["write_exports"], clock = time.perf_counter() - clock, time.perf_counter()
     manifest = make_manifest(tables, cfg, out, outputs, result.accounting)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

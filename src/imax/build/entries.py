@@ -2,14 +2,13 @@
 
 ``instruction = tasks[task].render_instruction(query, k)`` with the paraphrase ``k`` a seeded hash of
 the entry id; ``response = tasks[task].format_answer(query, answer)``. The task table is arbitrary
-Python, so rendering cannot be a polars string op; instead each task renders its *distinct*
-(query, paraphrase) and (query, answer) pairs once in a list comprehension and joins them back. Many
-entries share a query (calculation, report, multiclass, multilabel, VQA templates), so the cost is one
-call per distinct pair: 2–6 µs for text tasks and 6–12 µs for the box tasks (rec/reg build a ``Box``),
-measured on 2 busy cores by benchmarks/build.py (``render_us_per_call``). Real CheXmask boxes are
-distinct per image, so at MIMIC size rec/reg rendering is the largest Python cost of the build
-(~2 calls × 1M boxes ≈ 15–25 s); a vectorised per-task render hook in the task table would remove it.
-"""
+Python, so rendering is not a polars string op; instead each task renders its *distinct*
+(query, paraphrase) and (query, answer) pairs once and joins them back (one packed integer key per
+pair). Many entries share a query (calculation, report, multiclass, multilabel, VQA templates), so the
+cost is one call per distinct pair: 2–6 µs for text tasks, measured on 2 busy cores by
+benchmarks/build.py (``render_us_per_call``). Real CheXmask boxes are distinct per image (~1M per task
+at MIMIC size), so the box texts — rec responses and reg instructions — are rendered vectorised
+(:mod:`imax.build.render`, checked against the task table) instead of 6–12 µs Python calls."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+from imax.build import render
 from imax.build.hashing import seeded_unit, splitmix64, str_keys
 from imax.schema.records import ENTRY_COLUMNS, TASK_NAMES, polars_schema
 from imax.tasks.base import TaskSpec
@@ -58,43 +58,76 @@ def make_entries(
     if "_key" not in rows.columns:
         rows = rows.with_columns(pl.Series("_key", str_keys(rows["dicom_id"])))
     pool = {t: len(spec.instructions) for t, spec in tasks.items()}
-    # Exact integer codes of the strings (categorical), so dedup and joins never hash long text twice.
+    # Exact integer codes of the strings (categorical), so dedup and joins never hash long text twice;
+    # each distinct (task, query, paraphrase) and (task, query, answer) then gets one integer key.
     rows = rows.with_columns(
         pl.Series("_para", paraphrase_index(rows, seed)) % pl.col("task").replace_strict(pool, return_dtype=pl.Int64),
         pl.col("task").cast(pl.Categorical).to_physical().alias("_t"),
         pl.col("query").cast(pl.Categorical).to_physical().alias("_q"),
         pl.col("answer").cast(pl.Categorical).to_physical().alias("_a"),
     )
-    qp = rows.group_by("_t", "_q", "_para").agg(pl.col("task").first(), pl.col("query").first())
-    qa = rows.group_by("_t", "_q", "_a").agg(pl.col("task").first(), pl.col("query").first(), pl.col("answer").first())
+    rows = rows.with_columns(_pack(rows, ["_t", "_q", "_para"]).alias("_kp"), _pack(rows, ["_t", "_q", "_a"]).alias("_ka"))
+    qp = rows.group_by("_kp").agg(pl.col("task", "query", "_para").first())
+    qa = rows.group_by("_ka").agg(pl.col("task", "query", "answer").first())
     instructions, responses = [], []
     for (task,), part in qp.partition_by("task", as_dict=True).items():
-        spec, cache = tasks[str(task)], _JsonCache()
-        text = [spec.render_instruction(cache(q), int(k)) for q, k in zip(part["query"].to_list(), part["_para"].to_list(), strict=True)]
-        instructions.append(part.select("_t", "_q", "_para", pl.Series("instruction", text, pl.String)))
+        spec = tasks[str(task)]
+        text = render.instructions(spec, part["query"], part["_para"])
+        if text is None:
+            cache = _JsonCache()
+            text = pl.Series([spec.render_instruction(cache(q), int(k)) for q, k in zip(part["query"].to_list(), part["_para"].to_list(), strict=True)], dtype=pl.String)
+        instructions.append(part.select("_kp", text.alias("instruction")))
         if calls is not None:
             calls[spec.name] = part.height
     for (task,), part in qa.partition_by("task", as_dict=True).items():
-        spec, cache = tasks[str(task)], _JsonCache()
-        text = [spec.format_answer(cache(q), json.loads(a)) for q, a in zip(part["query"].to_list(), part["answer"].to_list(), strict=True)]
-        responses.append(part.select("_t", "_q", "_a", pl.Series("response", text, pl.String)))
+        spec = tasks[str(task)]
+        text = render.responses(spec, part["query"], part["answer"])
+        if text is None:
+            cache = _JsonCache()
+            text = pl.Series([spec.format_answer(cache(q), json.loads(a)) for q, a in zip(part["query"].to_list(), part["answer"].to_list(), strict=True)], dtype=pl.String)
+        responses.append(part.select("_ka", text.alias("response")))
         if calls is not None:
             calls[spec.name] = calls.get(spec.name, 0) + part.height
     if not instructions:
         return pl.DataFrame(schema=polars_schema(ENTRY_COLUMNS)).with_columns(
             [pl.lit(None, rows.schema[c]).alias(c) for c in extra_columns])
-    out = rows.join(pl.concat(instructions), on=["_t", "_q", "_para"], how="left").join(
-        pl.concat(responses), on=["_t", "_q", "_a"], how="left"
+    out = rows.join(pl.concat(instructions), on="_kp", how="left", maintain_order="left").join(
+        pl.concat(responses), on="_ka", how="left", maintain_order="left"
     )
     out = out.with_columns(
         pl.concat_str([pl.col("dicom_id"), pl.col("task"), pl.col("k").cast(pl.String)], separator=":").alias("id"),
         pl.lit("real").alias("provenance"),
         pl.col("split").replace_strict({"train": 0, "val": 1, "test": 2}, return_dtype=pl.Int8).alias("_s"),
     )
-    # integers lead the sort (fast); the order is split, image, task, k
-    out = out.sort("_s", "_key", "dicom_id", "task", "k")
+    out = _in_entry_order(out)
     schema = polars_schema(ENTRY_COLUMNS)
     return out.select([pl.col(c).cast(schema[c]) for c in ENTRY_COLUMNS] + list(extra_columns))  # type: ignore[arg-type]
+
+
+def _in_entry_order(out: pl.DataFrame) -> pl.DataFrame:
+    """Rows sorted by split, image, task, k.
+
+    Rows from :func:`imax.build.select.prepare` carry ``_row``, their place in (image, task, k) order: the
+    order is then (split, _row), a check away for IMAX (whose selection keeps that order) and an integer
+    sort for DMAX; other rows are sorted on the columns themselves (integers lead: fast)."""
+    if "_row" not in out.columns:
+        return out.sort("_s", "_key", "dicom_id", "task", "k")
+    key = out["_s"].cast(pl.UInt64) * (1 << 40) + out["_row"].cast(pl.UInt64)
+    if key.len() < 2 or bool((key.diff().drop_nulls() > 0).all()):
+        return out
+    return out[key.to_frame("key").select(pl.arg_sort_by("key")).to_series()]
+
+
+def _pack(rows: pl.DataFrame, columns: list[str]) -> pl.Expr:
+    """One join key for several non-negative integer columns: packed into a UInt64 when their ranges
+    fit in 64 bits (a single-column join/group_by is ~2x faster), else a struct of them."""
+    bits = [max(1, int(rows[c].max() or 0).bit_length()) for c in columns]
+    if sum(bits) > 64 or any(rows[c].null_count() for c in columns):
+        return pl.struct(columns)
+    key = pl.col(columns[0]).cast(pl.UInt64)
+    for c, b in zip(columns[1:], bits[1:], strict=True):
+        key = key * (1 << b) + pl.col(c).cast(pl.UInt64)
+    return key
 
 
 class _JsonCache:

@@ -14,6 +14,7 @@ import polars as pl
 from imax.schema.records import SPLITS
 
 IMAGE_TOKEN = "<image>"
+_LLAVA_ROWS = 200_000
 
 
 def _json_obj(*cols: str) -> pl.Expr:
@@ -36,14 +37,20 @@ def llava_lines(entries: pl.DataFrame) -> pl.Series:
 
 
 def write_llava(entries: pl.DataFrame, out: Path) -> list[Path]:
-    """Write ``out/llava/{split}.jsonl`` for every split (an empty split gives an empty file)."""
+    """Write ``out/llava/{split}.jsonl`` for every split (an empty split gives an empty file).
+
+    Lines are built and written ``_LLAVA_ROWS`` at a time: at MIMIC size the train file is ~1 GB of
+    text, which as one column would be the build's peak memory."""
     (out / "llava").mkdir(parents=True, exist_ok=True)
     paths = []
     for split in SPLITS:
         path = out / "llava" / f"{split}.jsonl"
-        lines = llava_lines(entries.filter(pl.col("split") == split))
-        # json_encode escapes newlines and quotes, so each value is one raw line: write them unquoted
-        pl.DataFrame({"line": lines}).write_csv(path, include_header=False, quote_style="never")
+        part = entries.filter(pl.col("split") == split)
+        with path.open("wb") as f:
+            for start in range(0, part.height, _LLAVA_ROWS):
+                lines = llava_lines(part.slice(start, _LLAVA_ROWS))
+                # json_encode escapes newlines and quotes, so each value is one raw line: write them unquoted
+                pl.DataFrame({"line": lines}).write_csv(f, include_header=False, quote_style="never")
         paths.append(path)
     return paths
 

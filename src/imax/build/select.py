@@ -53,8 +53,10 @@ def prepare(annotations: pl.DataFrame, images: pl.DataFrame, seed: int) -> pl.Da
     """Attach split, image path (``image``), entry ordinal ``k``, the integer image key ``_key`` and
     seeded image hashes (``u_cap``, ``u_dmax``) to annotations (``images``: with the imax split).
 
-    ``k`` counts annotations of one (image, task) in (source, query) order: content-based, so the entry
-    id ``dicom_id:task:k`` does not depend on the order the readers emitted rows.
+    Rows are sorted by image (``_key``, then ``dicom_id``), task, source, query. ``k`` counts annotations
+    of one (image, task) in (source, query) order: content-based, so the entry id ``dicom_id:task:k``
+    does not depend on the order the readers emitted rows. ``_row`` is the row's place in that order
+    (entries keep it: sorting by it is sorting by image, task, k).
     """
     keys = str_keys(images["dicom_id"])
     per_image = images.select(
@@ -62,14 +64,45 @@ def prepare(annotations: pl.DataFrame, images: pl.DataFrame, seed: int) -> pl.Da
         pl.Series("_key", keys), pl.Series("u_cap", seeded_unit(keys, seed, IMAGE_SALT)),
         pl.Series("u_dmax", seeded_unit(keys, seed, DMAX_SALT)),
     )
+    # The image's rank in (_key, dicom_id) order rides along the join: the integer key leads, dicom_id
+    # breaks the astronomically rare ties, so the order stays a fixed function of the content.
+    # _drank (the dicom_id's rank) lets the cap order sort on integers too.
+    per_image = per_image.sort("_key", "dicom_id").with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_img"), pl.col("dicom_id").rank("ordinal").alias("_drank")
+    )
     df = annotations.join(per_image, on="dicom_id", how="left")
-    # The integer image key leads the sort: 3x faster than comparing 44-char strings first (dicom_id
-    # breaks the astronomically rare ties, so the order stays a fixed function of the content).
-    df = df.sort("_key", "dicom_id", "task", "source", "query", maintain_order=True)
+    df = df[_sort_order(df)].drop("_img")
     # k = row index minus the index of its group's first row (10x cheaper than a window over two strings)
     idx = pl.int_range(pl.len(), dtype=pl.Int64)
     first = (pl.col("dicom_id") != pl.col("dicom_id").shift()) | (pl.col("task") != pl.col("task").shift())
-    return df.with_columns((idx - pl.when(first.fill_null(True)).then(idx).otherwise(None).forward_fill()).alias("k"))
+    return df.with_columns(
+        (idx - pl.when(first.fill_null(True)).then(idx).otherwise(None).forward_fill()).alias("k"),
+        idx.alias("_row"),
+    )
+
+
+def _sort_order(df: pl.DataFrame) -> pl.Series:
+    """Row order by (image rank ``_img``, task, source, query), stable, as integer work.
+
+    Sorting on the strings themselves row-encodes every query (~4 s at MIMIC size); instead each string
+    column becomes its rank among its sorted distinct values (the same order), and the ranks are packed
+    into one uint64 when they fit (a single-key radix sort)."""
+    if any(df[c].null_count() for c in ("_img", "task", "source", "query")):  # not in a valid store
+        return df.select(pl.arg_sort_by("_img", "task", "source", "query", maintain_order=True)).to_series()
+    ranks = [df["_img"].cast(pl.UInt64)]
+    sizes = [int(df["_img"].max() or 0) + 1]
+    for col in ("task", "source", "query"):
+        distinct = df[col].unique().sort()
+        ranks.append(df[col].replace_strict(distinct, pl.int_range(len(distinct), dtype=pl.UInt64, eager=True)))
+        sizes.append(len(distinct))
+    bits = [max(1, (n - 1).bit_length()) for n in sizes]
+    if sum(bits) > 64:
+        frame = pl.DataFrame(ranks)
+        return frame.select(pl.arg_sort_by(frame.columns, maintain_order=True)).to_series()
+    packed = ranks[0]
+    for r, b in zip(ranks[1:], bits[1:], strict=True):
+        packed = packed * (1 << b) + r
+    return packed.to_frame("k").select(pl.arg_sort_by("k", maintain_order=True)).to_series()
 
 
 def select_test(prepared: pl.DataFrame, cfg: BuildConfig) -> pl.DataFrame:
@@ -108,9 +141,13 @@ def _cap_images(part: pl.DataFrame, cap: int) -> pl.DataFrame:
     """Eligible images in seeded order with ALL their annotations, up to the image at which the first
     task reaches ``cap`` entries (that task is cut at exactly ``cap``). Every kept image keeps all its
     tasks (only the last may lose part of one), so capping does not thin the image-centric structure."""
-    part = part.sort("u_cap", "dicom_id", "task", "k").with_columns(
+    # Seeded image order, then (task, k) in the image. Rows from prepare() sort on integers: the
+    # dicom_id's rank, and _row, which within an image runs in (task, k) order.
+    integer = "_drank" in part.columns and "_row" in part.columns
+    image = "_drank" if integer else "dicom_id"
+    part = part.sort(["u_cap", "_drank", "_row"] if integer else ["u_cap", "dicom_id", "task", "k"]).with_columns(
         # image rank in the seeded order: count image changes down the sorted rows (no string rank)
-        (pl.col("dicom_id") != pl.col("dicom_id").shift()).fill_null(True).cum_sum().alias("_img"),
+        (pl.col(image) != pl.col(image).shift()).fill_null(True).cum_sum().alias("_img"),
         pl.int_range(pl.len()).over("task").alias("_r"),
     )
     full = part.filter(pl.col("_r") == cap - 1)
@@ -131,10 +168,10 @@ def select_dmax(prepared: pl.DataFrame, imax: pl.DataFrame, cfg: BuildConfig) ->
     parts, order = [], []
     for split in ("train", "val"):
         demand = dict(imax.filter(pl.col("split") == split).group_by("task").len("n").iter_rows())
-        # exact integer image codes (categorical): the draw groups and joins millions of rows on them
-        pool = prepared.filter(pl.col("split") == split).with_columns(
-            pl.col("dicom_id").cast(pl.Categorical).to_physical().alias("_img")
-        )
+        # exact integer image codes, so the draw groups and joins millions of rows on integers: the
+        # dicom_id's rank from prepare(), else a categorical code
+        code = pl.col("_drank") if "_drank" in prepared.columns else pl.col("dicom_id").cast(pl.Categorical).to_physical()
+        pool = prepared.filter(pl.col("split") == split).with_columns(code.alias("_img"))
         takes, served = _draw(pool, demand, cap, target, split)
         order += [f"{split}:{t}" for t in served]
         chosen = pool.join(takes, on=["_img", "task"], how="inner").filter(pl.col("k") < pl.col("take"))

@@ -62,8 +62,8 @@ def make_store(tables: SourceTables, strict: bool = False) -> Store:
         raise InputError(file[0] or row["source"], line[0], "dicom_id", f"{ORPHAN_REASON}: {row['dicom_id']}")
     kept = joined.filter(~is_orphan)
     # n_tasks drives IMAX eligibility: distinct tasks over ALL the image's annotations, all sources.
-    n_tasks = kept.group_by("dicom_id").agg(pl.col("task").n_unique().alias("n_tasks"))
-    kept = kept.join(n_tasks, on="dicom_id", how="left")
+    # (a window keeps the row order and costs half a group_by + join back)
+    kept = kept.with_columns(pl.col("task").n_unique().over("dicom_id").alias("n_tasks"))
     quarantine = _conform_quarantine(tables.quarantine)
     if orphans.height:
         file, line = _meta_file_line(orphans)

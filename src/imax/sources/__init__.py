@@ -2,7 +2,8 @@
 
 ``SOURCES`` is a literal registry (no import-time registration), read in its order: ``mimic_metadata``
 first because every other adapter joins the IMAGES table it builds, then ``vqa`` because polars' JSON
-reader has the largest transient memory (~8x the file) and peaks lowest before other tables pile up. Entry points::
+reader has the largest transient memory (~8x the file) and peaks lowest before other tables pile up.
+``chexmask`` (most of the input bytes) is read in a thread beside the others from then on. Entry points::
 
     discover(root) -> dict[str, list[Path]]                 # official file names anywhere under root
     read_sources(root, cfg: SourcesConfig) -> SourceTables  # everything, with quarantine + accounting
@@ -46,7 +47,9 @@ SOURCES: dict[str, Adapter] = {
     ),
     "edema": Adapter("edema", edema.PATTERNS, edema.read, doc="edema severity -> multiclass"),
     "cxrlt": Adapter("cxrlt", cxrlt.PATTERNS, cxrlt.read, doc="CXR-LT 2023/2024 -> multilabel cxrlt26"),
-    "chexmask": Adapter("chexmask", chexmask.PATTERNS, chexmask.read, doc="CheXmask RLE masks -> rec + reg"),
+    "chexmask": Adapter(
+        "chexmask", chexmask.PATTERNS, chexmask.read, doc="CheXmask RLE masks -> rec + reg", background=True
+    ),
 }
 
 read_all = read_sources

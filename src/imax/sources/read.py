@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -53,22 +54,36 @@ def read_sources(
     ctx = Context(root=root, cfg=cfg)
     missing: list[str] = []
     wanted = [n for n in adapters if not cfg.only or n in cfg.only or n == "mimic_metadata"]
-    for name in wanted:
-        adapter = adapters[name]
-        paths = files.get(name, [])
-        if not paths:
-            missing.append(name)
-            continue
-        ctx.source = name
-        if adapter.needs_images and ctx.images is None:
-            # A report tree is one input: one row for its files/ folder, not one per report.
-            named = sorted({p.parent.parent.parent if p.suffix == ".txt" else p for p in paths})
-            for p in named:
-                ctx.file_error(
-                    p, "cannot join images: mimic-cxr-2.0.0-metadata.csv(.gz) not found or unreadable"
-                )
-            continue
-        adapter.read(paths, ctx)
+    # Background sources start once IMAGES exists and are merged at their own turn, so every output
+    # keeps the registry order. Strict mode reads one source at a time (the first bad row raises).
+    pending: dict[str, tuple[Future[None], Context]] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for name in wanted:
+            adapter = adapters[name]
+            paths = files.get(name, [])
+            if not paths:
+                missing.append(name)
+                continue
+            if name in pending:
+                future, child = pending.pop(name)
+                future.result()
+                ctx.merge(child)
+                continue
+            ctx.source = name
+            if adapter.needs_images and ctx.images is None:
+                # A report tree is one input: one row for its files/ folder, not one per report.
+                named = sorted({p.parent.parent.parent if p.suffix == ".txt" else p for p in paths})
+                for p in named:
+                    ctx.file_error(
+                        p, "cannot join images: mimic-cxr-2.0.0-metadata.csv(.gz) not found or unreadable"
+                    )
+                continue
+            adapter.read(paths, ctx)
+            if ctx.images is not None and not cfg.strict:
+                for later in wanted[wanted.index(name) + 1 :]:
+                    if adapters[later].background and files.get(later) and later not in pending:
+                        child = ctx.fork(later)
+                        pending[later] = (pool.submit(adapters[later].read, files[later], child), child)
     images = (
         ctx.images.drop("frontal").select(list(IMAGE_SCHEMA)).cast(IMAGE_SCHEMA)  # type: ignore[arg-type]
         if ctx.images is not None
