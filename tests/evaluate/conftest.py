@@ -22,8 +22,8 @@ def tokenizer():
     return train_tokenizer(CORPUS, TASK_TOKENS, vocab_size=320)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tokenizer):
+def build_tiny_model(tokenizer):
+    """A fresh tiny random LLaVA (seed 0): vision 32 px / 16 px patches, 2-layer Llama of width 64."""
     from imax.model import build_model
     from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
 
@@ -44,3 +44,14 @@ def tiny_model(tokenizer):
         seed=0,
     )
     return build_model(cfg, tokenizer).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer):
+    return build_tiny_model(tokenizer)
+
+
+@pytest.fixture
+def fresh_tiny_model(tokenizer):
+    """Same weights as ``tiny_model``, but the test's own copy to wrap or modify."""
+    return build_tiny_model(tokenizer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from imax.data.collate import pad_batch
-from imax.evaluate.generate import greedy_generate, task_batches
+from imax.evaluate.generate import greedy_generate, hf_greedy_generate, task_batches
 from imax.model import num_image_tokens
 
 
@@ -42,6 +42,14 @@ def test_batched_equals_single(tokenizer, tiny_model):
         for i, p in enumerate(prompts)
     ]
     assert batched == single
+    # ... and equals plain transformers generate on each prompt alone (the lean loop is not its own judge).
+    alone = [
+        hf_greedy_generate(
+            tiny_model, torch.tensor([p]), torch.ones(1, len(p), dtype=torch.long), pixels[i : i + 1], **kw
+        )[0]
+        for i, p in enumerate(prompts)
+    ]
+    assert batched == alone
     assert all(len(r) == 12 for r in batched)
     # Deterministic: a second call gives the same tokens.
     again = greedy_generate(

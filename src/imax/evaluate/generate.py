@@ -1,9 +1,11 @@
 """Batched greedy generation with KV cache and LEFT padding, grouped by task.
 
 Left padding puts every prompt's last token (``[/INST]``) in the last column, so the new tokens of every
-row are appended at the same position and one ``generate`` call serves the whole batch; the attention
-mask hides the pads and transformers derives position ids from it, so a padded row decodes exactly
-as it would alone (tests/evaluate/test_generate.py checks this token for token).
+row are appended at the same position and one decoding loop serves the whole batch; the attention
+mask hides the pads and position ids are derived from it, so a padded row decodes exactly as it would
+alone (tests/evaluate/test_generate.py checks this token for token). LLaVA models decode with the lean
+loop of :mod:`imax.evaluate.decode` (preallocated KV cache, finished rows dropped); anything it does not
+support goes through ``model.generate`` with the same result.
 
 Batches never mix tasks: each uses its task's ``max_new_tokens`` (a report needs 128 tokens, a ratio 8),
 and within a task prompts are sorted by length so rows in one batch carry little padding. Greedy
@@ -51,6 +53,31 @@ def greedy_generate(
     """
     if input_ids.shape[0] and bool((attention_mask[:, -1] == 0).any()):
         raise ValueError("prompts must be LEFT-padded: a row has padding in its last column")
+    # Imported here: it loads transformers' LLaVA modelling (seconds), which importing this module
+    # (pseudo-labelling, likelihood scoring) should not pay before any model exists.
+    from imax.evaluate.decode import fast_path_supported, lean_greedy
+
+    if fast_path_supported(model):
+        return lean_greedy(
+            model, input_ids, attention_mask, pixel_values, max_new_tokens, set(_ids(eos_token_id))
+        )
+    return hf_greedy_generate(
+        model, input_ids, attention_mask, pixel_values, max_new_tokens, pad_token_id, eos_token_id
+    )
+
+
+@torch.inference_mode()
+def hf_greedy_generate(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pixel_values: torch.Tensor,
+    max_new_tokens: int,
+    pad_token_id: int,
+    eos_token_id: int | Sequence[int],
+) -> list[list[int]]:
+    """:func:`greedy_generate` through plain ``model.generate`` (any generative model; also the
+    reference the lean loop is tested and benchmarked against). Same arguments and result."""
     out = model.generate(
         input_ids=input_ids,
         attention_mask=attention_mask,
