@@ -12,9 +12,10 @@ from imax.train.vision import FINDINGS, VisionTargets
 
 
 def test_box_iou_hand_computed():
-    pred = np.array([[0, 0, 2, 2], [0, 0, 1, 1], [0, 0, 2, 2], [1, 1, 1, 3]], dtype=float)
-    truth = np.array([[1, 1, 3, 3], [0, 0, 1, 1], [3, 3, 4, 4], [0, 0, 2, 2]], dtype=float)
-    assert box_iou(pred, truth) == pytest.approx([1 / 7, 1.0, 0.0, 0.0])  # last: degenerate prediction
+    pred = np.array([[0, 0, 2, 2], [0, 0, 1, 1], [0, 0, 2, 2], [1, 1, 1, 3], [2, 0, 0, 2]], dtype=float) / 4
+    truth = np.array([[1, 1, 3, 3], [0, 0, 1, 1], [3, 3, 4, 4], [0, 0, 2, 2], [0, 0, 2, 2]], dtype=float) / 4
+    # degenerate (a line) and inverted (x2 < x1) predictions score 0
+    assert box_iou(pred, truth) == pytest.approx([1 / 7, 1.0, 0.0, 0.0, 0.0])
 
 
 def _targets(n: int, rng: np.random.Generator, latent: np.ndarray) -> VisionTargets:

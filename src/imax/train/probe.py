@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from imax.schema.box import Box
 from imax.train.vision import FINDINGS, MEASURES, VisionTargets, vision_targets
 
 PROBE_SPLITS: dict[str, tuple[str, ...]] = {"train": ("train",), "test": ("val", "test")}
@@ -39,13 +40,12 @@ def vision_features(model: torch.nn.Module, pixels: torch.Tensor, batch: int = 3
 
 
 def box_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """IoU of ``(N, 4)`` xyxy boxes, row by row; a degenerate predicted box has IoU 0."""
-    x1, y1 = np.maximum(pred[:, 0], truth[:, 0]), np.maximum(pred[:, 1], truth[:, 1])
-    x2, y2 = np.minimum(pred[:, 2], truth[:, 2]), np.minimum(pred[:, 3], truth[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
-    union = area(pred) + area(truth) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    """IoU of ``(N, 4)`` normalised xyxy boxes, row by row (:meth:`Box.iou`, the project's one IoU); a
+    regression can predict an inverted box (x2 < x1), which is no box and scores 0."""
+    return np.array([
+        Box(*p, 1, 1).iou(Box(*t, 1, 1)) if p[2] >= p[0] and p[3] >= p[1] else 0.0
+        for p, t in zip(pred.tolist(), truth.tolist(), strict=True)
+    ], dtype=float)
 
 
 def _classifier(seed: int) -> Any:
