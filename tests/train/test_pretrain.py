@@ -7,6 +7,7 @@ import json
 import pytest
 
 from imax.schema.config.train import PretrainConfig
+from imax.schema.errors import ImaxError
 from imax.train.pretrain import cache_key, pretrain
 
 from .conftest import tiny_model
@@ -37,3 +38,10 @@ def test_pretrain_smoke_preset_from_a_phantom(tmp_path):
     path = pretrain(PretrainConfig(out=tmp_path, preset="smoke"))
     report = json.loads((path / "pretrain_report.json").read_text())
     assert report["phantom_seed"] == 9001 and report["pool"]["images"] > 0
+
+
+def test_unknown_probe_label_fails_before_any_work(tmp_path):
+    cfg = PretrainConfig(out=tmp_path / "cache", data=tmp_path / "missing", preset="smoke", probe_labels=("Cardiomegally",))
+    with pytest.raises(ImaxError, match=r"probe_labels: unknown finding\(s\) \['Cardiomegally'\]"):
+        pretrain(cfg)
+    assert not (tmp_path / "cache").exists()

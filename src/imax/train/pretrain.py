@@ -29,8 +29,10 @@ import torch
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.phantom import STUDY_COVERAGE
 from imax.schema.config.train import PretrainConfig, TrainConfig
+from imax.schema.errors import ImaxError
 from imax.train.loop import train
 from imax.train.probe import probe_report
+from imax.train.vision import FINDINGS
 
 PRESETS: dict[str, dict[str, Any]] = {
     # patients of the phantom pool, passes over its entries (language stage) and over its images (vision
@@ -54,6 +56,9 @@ def cache_key(cfg: PretrainConfig) -> str:
 
 def pretrain(cfg: PretrainConfig) -> Path:
     """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache)."""
+    unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
+    if unknown:  # checked before minutes of training, not when the probe runs at the end
+        raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
     target = Path(cfg.out) / cache_key(cfg)
     if (target / "config.json").is_file() and not cfg.force:
         return target
