@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import polars as pl
 
-from imax.schema.box import GRID
+from imax.schema.box import BOX_GRAMMARS, GRID
 from imax.tasks.base import TaskSpec
 
 _BOX = pl.Struct({"box": pl.List(pl.Float64), "size": pl.List(pl.Int64)})
@@ -83,10 +83,19 @@ def box_texts(payloads: pl.Series) -> pl.Series | None:
     scale = wh.astype(np.float64)[:, [0, 1, 0, 1]]  # x by the width, y by the height
     grid = np.minimum(GRID, np.maximum(0, np.floor(xy / scale * GRID + 0.5 + 1e-9))).astype(np.int64)
     g = {f"g{i}": grid[:, i] for i in range(4)}
-    text = pl.concat_str(
-        [pl.lit("{<"), "g0", pl.lit("><"), "g1", pl.lit("><"), "g2", pl.lit("><"), "g3", pl.lit(">}")]
-    )
-    return pl.DataFrame(g).select(text).to_series()
+    return pl.DataFrame(g).select(pl.concat_str(_grammar_parts())).to_series()
+
+
+def _grammar_parts() -> list[pl.Expr]:
+    """The default box grammar's format string (``BOX_GRAMMARS``, what ``box_to_text`` uses) as
+    concat_str parts: its literal text, and columns ``g0..g3`` for its four fields."""
+    parts: list[pl.Expr] = []
+    for literal, field, _, _ in string.Formatter().parse(BOX_GRAMMARS["minigpt"][0]):
+        if literal:
+            parts.append(pl.lit(literal))
+        if field is not None:
+            parts.append(pl.col(f"g{field}"))
+    return parts
 
 
 def _template_pieces(spec: TaskSpec) -> list[tuple[str, str]] | None:
