@@ -154,7 +154,7 @@ def main() -> None:
     # 1 thread first: on a CPU shared with other jobs, intra-op threads spin-wait on each other and a
     # 2-thread run can measure mostly the neighbours; 2 threads is the whole (2-core) machine when quiet.
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs")
+    ap.add_argument("--repeats", type=int, default=5, help="timings are the best of this many runs")
     ap.add_argument("--small", action="store_true", help="a smaller model than the default tiny one")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval.json")
     args = ap.parse_args()

@@ -143,6 +143,9 @@ def test_fast_path_refuses_what_it_would_compute_differently(tiny_model, tokeniz
     sliding = copy.deepcopy(tiny_model)
     sliding.config.get_text_config(decoder=True).sliding_window = 4
     assert not fast_path_supported(sliding)
+    other_lm = copy.deepcopy(tiny_model)  # a decoder whose forward the step loop does not replay
+    other_lm.config.get_text_config(decoder=True).model_type = "gemma"
+    assert not fast_path_supported(other_lm)
 
     # greedy_generate then goes through model.generate (the repetition penalty is applied).
     def refuse(*args, **kwargs):
