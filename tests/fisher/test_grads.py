@@ -76,3 +76,20 @@ def test_vmap_matches_loop_for_full_strategy_and_several_feature_layers():
     torch.testing.assert_close(
         per_sample_grads(model, batch, names, "vmap"), loop, rtol=1e-4, atol=1e-5 * float(loop.abs().max())
     )
+
+
+def test_fused_lora_layers_give_the_same_per_sample_gradients(model):
+    # imax.model.apply_lora re-classes PEFT's LoRA linears (imax.model.fused_lora): vmap must still
+    # transform them, and both routes must give the stock layers' gradients.
+    import copy
+
+    from imax.model.fused_lora import use_fused_lora
+
+    fused = copy.deepcopy(model)
+    assert use_fused_lora(fused) > 0
+    batch = random_batch(5, seed=4)
+    names = list(select_params(model))
+    stock = per_sample_grads(model, batch, names, "loop")
+    for method in ("loop", "vmap"):
+        got = per_sample_grads(fused, batch, names, method)
+        torch.testing.assert_close(got, stock, rtol=1e-4, atol=1e-5 * float(stock.abs().max()))

@@ -62,17 +62,19 @@ class _Base:
         cache = ImageCache(DEFAULT_CACHE_SIZE) if cache is None else cache
         self.images = LoadImaged(data_root, image_size, key="image", mean=mean, std=std, cache=cache)
 
-    def _pixels(self, entries: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+    def pixels(self, entries: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        """float32 (B, 1, S, S): the entries' images, loaded, resized and normalised."""
         return torch.from_numpy(np.stack([self.images.array(e["image"]) for e in entries]))
 
     @staticmethod
     def _meta(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        return {"task": [e["task"] for e in entries], "id": [e["id"] for e in entries]}
+        return {"task": [e["task"] for e in entries], "id": [e["id"] for e in entries],
+                "image": [e["image"] for e in entries]}  # fmt: skip
 
 
 class TrainCollator(_Base):
     """``entries → {input_ids, attention_mask, labels: long (B, L) right-padded; pixel_values: float32
-    (B, 1, S, S); task, id: list[str]}``. Padding has attention 0 and label -100."""
+    (B, 1, S, S); task, id, image: list[str]}``. Padding has attention 0 and label -100."""
 
     def __call__(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pairs = [
@@ -84,14 +86,15 @@ class TrainCollator(_Base):
             "input_ids": pad_batch(ids, self.tokenizer.pad_token_id, "right"),
             "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "right"),
             "labels": pad_batch([p[1] for p in pairs], IGNORE_INDEX, "right"),
-            "pixel_values": self._pixels(entries),
+            "pixel_values": self.pixels(entries),
             **self._meta(entries),
         }
 
 
 class PromptCollator(_Base):
     """``entries → {input_ids, attention_mask: long (B, L) LEFT-padded prompts ending in [/INST];
-    pixel_values: float32 (B, 1, S, S); task, id, response: list[str]}`` (response = reference answer)."""
+    pixel_values: float32 (B, 1, S, S); task, id, image, response: list[str]}`` (response = reference
+    answer)."""
 
     def __call__(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ids = [prompt_ids(entry_to_prompt(e), self.tokenizer, self.num_image_tokens) for e in entries]
@@ -103,7 +106,7 @@ class PromptCollator(_Base):
         return {
             "input_ids": pad_batch(ids, self.tokenizer.pad_token_id, "left"),
             "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "left"),
-            "pixel_values": self._pixels(entries),
+            "pixel_values": self.pixels(entries),
             **self._meta(entries),
             "response": [e.get("response") for e in entries],
         }

@@ -35,6 +35,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from imax.model.compose import llava_core, vision_features
+
 log = logging.getLogger(__name__)
 
 Method = Literal["auto", "vmap", "loop"]
@@ -58,15 +60,6 @@ def select_params(model: nn.Module, pattern: str | None = None) -> dict[str, Ten
     return out
 
 
-def _llava(model: nn.Module) -> nn.Module | None:
-    """The ``LlavaForConditionalGeneration`` inside ``model`` (PEFT-wrapped or not), else None."""
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(core, "model", None)
-    if all(hasattr(inner, a) for a in ("vision_tower", "multi_modal_projector", "language_model")):
-        return core
-    return None
-
-
 def _answer_mean_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean CE over answer tokens of one sequence. logits (T, V), labels (T,) → scalar (vmappable)."""
     tgt = labels[1:]
@@ -86,7 +79,7 @@ class _SplitForward(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.core = [_llava(model)]  # a list keeps it out of the module tree (no double names)
+        self.core = [llava_core(model)]  # a list keeps it out of the module tree (no double names)
 
     def forward(
         self, ids: Tensor, labels: Tensor, feats: Tensor | None, src: Tensor, is_img: Tensor
@@ -99,22 +92,6 @@ class _SplitForward(nn.Module):
             emb = torch.where(is_img[:, None], img[src], emb)
         hidden = core.model.language_model(inputs_embeds=emb[None]).last_hidden_state
         return _answer_mean_loss(core.lm_head(hidden)[0], labels)
-
-
-def _vision_features(core: nn.Module, pixel_values: Tensor) -> Tensor:
-    """Selected (pre-projector) vision features, as LLaVA's ``get_image_features`` picks them.
-
-    pixel_values (B, C, S, S) → (B, n_img, D) where D is the vision width (× layers if several).
-    """
-    cfg = core.config
-    layer = cfg.vision_feature_layer
-    strategy = cfg.vision_feature_select_strategy
-    out = core.model.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
-    layers = [layer] if isinstance(layer, int) else list(layer)
-    hs = [out.hidden_states[i] for i in layers]
-    if strategy == "default":
-        hs = [h[:, 1:] for h in hs]  # drop CLS, as LLaVA does
-    return torch.cat(hs, dim=-1)
 
 
 def _image_index(ids: Tensor, image_token: int, n_img: int) -> tuple[Tensor, Tensor]:
@@ -145,7 +122,7 @@ def _check_right_padded(mask: Tensor | None) -> None:
 
 
 def _grads_vmap(model: nn.Module, batch: Batch, names: Sequence[str], chunk_size: int) -> Tensor:
-    core = _llava(model)
+    core = llava_core(model)
     if core is None:
         raise TypeError(f"vmap route supports LLaVA models only, got {type(model).__name__}")
     ids, labels = batch["input_ids"], batch["labels"]
@@ -158,7 +135,7 @@ def _grads_vmap(model: nn.Module, batch: Batch, names: Sequence[str], chunk_size
         raise ValueError(f"vmap route precomputes the frozen vision tower; selected {vision_names[:3]}...")
     pix = batch.get("pixel_values")
     with torch.no_grad():
-        feats = _vision_features(core, pix) if pix is not None else None
+        feats = vision_features(core, pix) if pix is not None else None
     if feats is not None:
         src, is_img = _image_index(ids, core.config.image_token_id, feats.shape[1])
     else:

@@ -2,6 +2,7 @@
 tokenizer, LoRA via PEFT with an asserted trainable set, and merged export. Imports only ``imax.schema``."""
 
 from imax.model.build import build_model, freeze_unused, llava_config, load_base, num_image_tokens, save_base
+from imax.model.compose import image_inputs, llava_core, vision_features
 from imax.model.export import (
     base_path_of,
     export_checkpoint,
@@ -48,7 +49,9 @@ __all__ = [
     "check_trainable",
     "export_checkpoint",
     "freeze_unused",
+    "image_inputs",
     "llava_config",
+    "llava_core",
     "load_adapter_checkpoint",
     "load_base",
     "load_model",
@@ -58,4 +61,5 @@ __all__ = [
     "special_id",
     "train_tokenizer",
     "trainable_parameter_names",
+    "vision_features",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from imax.model.fused_lora import use_fused_lora
 from imax.schema.config.model import LoraSettings
 from imax.schema.errors import ImaxError
 
@@ -43,6 +44,8 @@ def apply_lora(model: torch.nn.Module, lora: LoraSettings) -> PeftModel:
         # peft 0.21 calls a transformers-5 deprecated alias on every wrap; the warning is not ours to fix.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(model, config)
+    if lora.fused:
+        use_fused_lora(peft_model)
     check_trainable(peft_model, lora.modules_to_save)
     return peft_model
 

@@ -55,6 +55,7 @@ from imax.model import (
     apply_lora,
     build_model,
     check_trainable,
+    image_inputs,
     load_base,
     num_image_tokens,
     save_base,
@@ -68,6 +69,7 @@ from imax.train import checkpoint as ckpt
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, total_steps
 from imax.train.schedule import lr_at, warmup_steps
+from imax.train.vision_cache import build_vision_cache
 
 IGNORE = -100
 ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json")
@@ -141,13 +143,18 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 def answer_losses(
-    model: torch.nn.Module, batch: dict[str, Any], autocast: Any = contextlib.nullcontext
+    model: torch.nn.Module,
+    batch: dict[str, Any],
+    autocast: Any = contextlib.nullcontext,
+    image_features: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of every answer token of ``batch``, computing logits only where they are needed.
 
     Args:
         batch: ``input_ids, attention_mask, labels`` long ``(B, L)``; ``pixel_values`` ``(B, C, S, S)``.
         autocast: a context factory around the forward (``accelerator.autocast``).
+        image_features: ``(B, n_image, D)`` frozen-tower features of the batch's images
+            (:mod:`imax.train.vision_cache`), used instead of ``pixel_values`` when given.
     Returns:
         ``(losses, rows)``, both ``(N,)`` for the batch's N answer tokens in row-major order: the
         token's loss (float32) and the batch row it belongs to. ``losses.sum() / N`` equals the
@@ -156,8 +163,10 @@ def answer_losses(
     labels = batch["labels"]
     keep = answer_positions(labels)
     with autocast():
+        images = ({"pixel_values": batch["pixel_values"]} if image_features is None
+                  else image_inputs(model, image_features))  # the projector runs here, in the graph
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       pixel_values=batch["pixel_values"], logits_to_keep=keep).logits  # (N, V)
+                       logits_to_keep=keep, **images).logits  # (N, V)
     targets = labels[:, 1:][keep[:, :-1]]
     rows = torch.arange(labels.shape[0], device=labels.device).repeat_interleave(keep.sum(1))
     return F.cross_entropy(logits.float(), targets, reduction="none"), rows
@@ -352,6 +361,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     val_loader = DataLoader(val_entries[rank::world], batch_size=max(1, cfg.batch_size // world),
                             collate_fn=collator) if val_entries else None
     batches: Iterator[dict[str, Any]] = iter(loader)
+    # Frozen-tower features of every train image, encoded once (None: every batch runs the tower).
+    vision_cache, no_cache_reason = build_vision_cache(
+        accelerator.unwrap_model(model), entries, collator.pixels, n_image_tokens=n_image,
+        chunk=cfg.batch_size, budget_gb=cfg.vision_cache_gb, device=device, autocast=accelerator.autocast)
     if cfg.resume and latest is not None:
         ckpt.load_rng(latest, rank)
 
@@ -372,6 +385,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             save(f"fisher-{name}", 0)
 
     logger = RunLogger(cfg.out, total=total, initial=start_step, enabled=is_main, progress=cfg.progress)
+    logger.log({"step": start_step, "vision_cache": vision_cache.summary() if vision_cache is not None
+                else {"off": no_cache_reason}})
     # Interval accumulators (this rank): loss sum, answer tokens, tokens, samples; per-task loss sums/counts.
     acc = torch.zeros(4, device=device, dtype=torch.float64)
     task_acc = torch.zeros(2, len(TASK_NAMES), device=device, dtype=torch.float64)
@@ -395,7 +410,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             # Gradients are all-reduced only on the last micro-batch of the step.
             sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model)
             with sync:
-                tok, rows = answer_losses(model, batch, accelerator.autocast)
+                features = vision_cache.lookup(batch["image"]) if vision_cache is not None else None
+                tok, rows = answer_losses(model, batch, accelerator.autocast, features)
                 # * world: DDP averages gradients over ranks; we want the sum over ranks / global tokens.
                 accelerator.backward(tok.sum() * world / denom)
             with torch.no_grad():  # logging statistics, from the same forward

@@ -65,6 +65,10 @@ class LoraSettings:
     """LoRA scaling numerator (scale = alpha / r)."""
     dropout: float = 0.05
     """Dropout on the LoRA input path."""
+    fused: bool = True
+    """Run each LoRA linear as one fused forward/backward with dropout masks drawn from 16-bit random
+    integers (``imax.model.fused_lora``: same parameters and function, fewer passes over the activations;
+    drop probability quantised to k/65536). False: PEFT's stock layers and ``nn.Dropout``."""
     target_regex: str = LORA_TARGET_REGEX
     """Regex (full match against module names) selecting the layers that get adapters."""
     modules_to_save: tuple[str, ...] = ("multi_modal_projector",)
