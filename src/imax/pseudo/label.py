@@ -21,7 +21,7 @@ from imax.evaluate.generate import generate_predictions
 from imax.tasks import TASKS
 from imax.tasks.base import TaskSpec
 from imax.tasks.rec import payload_box
-from imax.train.loop import answer_losses
+from imax.train.loop import answer_losses, per_row_sums
 
 
 def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict[str, Any]]:
@@ -55,10 +55,8 @@ def answer_loglik(model: torch.nn.Module, collate: TrainCollator, entries: Seque
     out: list[float] = []
     for k in range(0, len(entries), batch_size):
         batch = collate(entries[k : k + batch_size])
-        losses, rows = answer_losses(model, batch)
-        n = len(batch["input_ids"])
-        sums = torch.zeros(n, dtype=losses.dtype).index_add_(0, rows, losses)
-        out += (-(sums / torch.bincount(rows, minlength=n).clamp(min=1))).tolist()
+        sums, counts = per_row_sums(*answer_losses(model, batch), len(batch["input_ids"]))
+        out += (-(sums / counts.clamp(min=1))).float().tolist()
     return out
 
 

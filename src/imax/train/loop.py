@@ -172,6 +172,13 @@ def answer_losses(
     return F.cross_entropy(logits.float(), targets, reduction="none"), rows
 
 
+def per_row_sums(losses: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per batch row: the sum of its answer-token losses and its answer-token count, both float64
+    ``(n_rows,)``, from :func:`answer_losses`' ``(losses, rows)``."""
+    sums = torch.zeros(n_rows, device=losses.device, dtype=torch.float64).index_add_(0, rows, losses.double())
+    return sums, torch.bincount(rows, minlength=n_rows).double()
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
     """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms).
 
@@ -415,9 +422,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 # * world: DDP averages gradients over ranks; we want the sum over ranks / global tokens.
                 accelerator.backward(tok.sum() * world / denom)
             with torch.no_grad():  # logging statistics, from the same forward
-                b = len(batch["task"])
-                per_sample = torch.zeros(b, device=device, dtype=torch.float64).index_add_(0, rows, tok.double())
-                counts = torch.bincount(rows, minlength=b).double()
+                per_sample, counts = per_row_sums(tok, rows, len(batch["task"]))
                 acc += torch.stack([per_sample.sum(), counts.sum(),
                                     batch["attention_mask"].sum().double(),
                                     torch.tensor(len(per_sample), device=device, dtype=torch.float64)])
@@ -484,4 +489,5 @@ def _truncate_log(out: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
-__all__ = ["TrainResult", "answer_losses", "answer_positions", "build_optimizer", "token_losses", "train"]
+__all__ = ["TrainResult", "answer_losses", "answer_positions", "build_optimizer", "per_row_sums", "token_losses",
+           "train"]
