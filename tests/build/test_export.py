@@ -60,3 +60,27 @@ def test_llava_written_in_chunks_is_the_same_file(built: dict[str, Any], tmp_pat
     for split in ("train", "val", "test"):
         one = (tmp_path / "one" / "llava" / f"{split}.jsonl").read_bytes()
         assert one and one == (tmp_path / "many" / "llava" / f"{split}.jsonl").read_bytes()
+
+
+def test_exports_of_interleaved_splits_match_the_filtered_ones(built: dict[str, Any], tmp_path) -> None:
+    """Splits not in one block (split_rows falls back to a filter) give the same files as in blocks."""
+    import polars as pl
+
+    from imax.build import export
+
+    entries = built["imax"].entries
+    export.write_llava(entries, tmp_path / "blocks")
+    mixed = entries.sort("id")  # the splits interleave
+    assert mixed["split"].rle_id().max() > 2
+    export.write_llava(mixed, tmp_path / "mixed")
+    for split in ("train", "val", "test"):
+        want = llava_of(mixed.filter(pl.col("split") == split))
+        assert (tmp_path / "mixed" / "llava" / f"{split}.jsonl").read_text() == want
+        assert export.split_rows(entries, split).equals(entries.filter(pl.col("split") == split))
+
+
+def llava_of(entries: Any) -> str:
+    """The reference JSONL text: one line per entry from ``llava_lines``."""
+    from imax.build.export import llava_lines
+
+    return "".join(line + "\n" for line in llava_lines(entries).to_list())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +20,7 @@ import polars as pl
 
 from imax.build.entries import make_entries
 from imax.build.export import write_hf, write_llava
-from imax.build.manifest import make_manifest
+from imax.build.manifest import file_sha256, make_manifest
 from imax.build.select import prepare, select_dmax, select_imax, select_test
 from imax.build.splits import with_splits
 from imax.build.stats import dataset_stats, task_accounting
@@ -131,27 +131,46 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     for sub in ("llava", "hf"):  # stale exports of an earlier build would contradict the manifest
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)
-    outputs = [out / "images.parquet", out / "annotations.parquet", out / "entries.parquet", out / "quarantine.csv",
-               out / "stats.json", out / "tasks.json"]
     clock = time.perf_counter()
-    # The LLaVA export (~1 GB of JSON lines at MIMIC size) is written in a thread beside the tables and
-    # the HF export: the files are independent and polars releases the GIL while it works.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        llava = pool.submit(write_llava, result.entries, out) if cfg.export_llava else None
-        result.images.write_parquet(outputs[0])
-        result.annotations.write_parquet(outputs[1])
-        result.entries.write_parquet(outputs[2])
-        result.quarantine.write_csv(outputs[3])
-        outputs[4].write_text(json.dumps(result.stats, indent=2) + "\n")
-        outputs[5].write_text(json.dumps({n: s.describe() for n, s in tasks.items()}, indent=2) + "\n")
-        result.timings["write_tables"], clock = time.perf_counter() - clock, time.perf_counter()
-        if cfg.export_hf:
-            outputs += write_hf(result.entries, out)
-        if llava is not None:
-            outputs += llava.result()
-    # (write_exports: the HF export plus whatever of the LLaVA export was still running)
-    result.timings["write_exports"], clock = time.perf_counter() - clock, time.perf_counter()
-    manifest = make_manifest(tables, cfg, out, outputs, result.accounting)
+    # Three independent groups of files are written on three threads (polars releases the GIL while it
+    # encodes, so the ~1 GB LLaVA JSONL, the parquet tables and the HF parquet share both cores instead
+    # of taking turns), and each file is hashed for the manifest right after it is written, while it is
+    # in the page cache, beside the other writes (the manifest then re-reads nothing).
+    # (Starting the entries' files before the stats gained nothing: polars' one thread pool then ran
+    # the stats after the writes.)
+    done: dict[str, float] = {}
+
+    def hashed(name: str, write: Callable[[], list[Path]]) -> dict[Path, str]:
+        paths = write()
+        got = {p: file_sha256(p) for p in paths}
+        done[name] = time.perf_counter()
+        return got
+
+    def table_files() -> list[Path]:
+        paths = [out / "images.parquet", out / "annotations.parquet", out / "entries.parquet",
+                 out / "quarantine.csv", out / "stats.json", out / "tasks.json"]
+        result.images.write_parquet(paths[0])
+        result.annotations.write_parquet(paths[1])
+        result.entries.write_parquet(paths[2])
+        result.quarantine.write_csv(paths[3])
+        paths[4].write_text(json.dumps(result.stats, indent=2) + "\n")
+        paths[5].write_text(json.dumps({n: s.describe() for n, s in tasks.items()}, indent=2) + "\n")
+        return paths
+
+    jobs = [("tables", table_files)]
+    if cfg.export_llava:
+        jobs.append(("llava", lambda: write_llava(result.entries, out)))
+    if cfg.export_hf:
+        jobs.append(("hf", lambda: write_hf(result.entries, out)))
+    hashes: dict[Path, str] = {}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        for got in [pool.submit(hashed, name, job) for name, job in jobs]:
+            hashes.update(got.result())
+    # write_tables: until the tables are written and hashed; write_exports: from then until the last export is
+    result.timings["write_tables"] = done["tables"] - clock
+    result.timings["write_exports"] = max(done.values()) - done["tables"]
+    clock = time.perf_counter()
+    manifest = make_manifest(tables, cfg, out, list(hashes), result.accounting, hashes=hashes)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     result.timings["write_manifest"] = time.perf_counter() - clock
     result.out, result.manifest = out, manifest

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -48,15 +49,20 @@ def make_manifest(
     out: Path,
     outputs: list[Path],
     accounting: dict[str, Any],
+    hashes: Mapping[Path, str] | None = None,
 ) -> dict[str, Any]:
-    """The manifest dict (``id`` first) for a build written under ``out``."""
+    """The manifest dict (``id`` first) for a build written under ``out``.
+
+    ``hashes``: sha256 of outputs already hashed by the writer (right after writing, beside the other
+    writes); any output not in it is hashed here."""
+    hashes = hashes or {}
     body = {
         "format": "imax-build/1",
         "inputs": [asdict(i) for i in tables.inputs],
         "missing_sources": sorted(tables.missing),
         "config": to_dict(cfg),
         "versions": versions(),
-        "outputs": {str(p.relative_to(out)): file_sha256(p) for p in sorted(outputs)},
+        "outputs": {str(p.relative_to(out)): hashes.get(p) or file_sha256(p) for p in sorted(outputs)},
         "data_root": str(Path(tables.data_root).resolve()) if tables.data_root is not None else None,
         "accounting": accounting,
     }
