@@ -3,19 +3,24 @@ plain ``transformers.Trainer`` on the same model, data, batch size and steps —
 
     python benchmarks/train.py [--steps 30] [--batch-size 16] [--out benchmarks/results/train.json]
 
-FLOPs counted (achieved GFLOP/s; MFU = achieved / matmul peak):
+FLOPs counted (achieved GFLOP/s; MFU = achieved / matmul peak), the 6N rule (forward 2N + backward 4N per
+token) over every parameter a step multiplies by, itemised in the JSON (``flops_per_step``):
 
-* language model body: 6 · N_body · tokens (forward 2N + backward 4N per token, the usual 6N rule, counted
-  even though the frozen LM weights get no weight gradient under LoRA, so this over-counts), where
-  N_body = decoder parameters without the input embedding (a lookup, not a matmul) and tokens = non-pad
-  tokens;
+* language model body: 6 · N_body · tokens, N_body = decoder weights without the input embedding (a
+  lookup, not a matmul), tokens = non-pad tokens;
+* LoRA adapters: 6 · N_lora · tokens (trained: their forward, input and weight gradients are all done);
 * LM head: 6 · N_head · answer tokens. imax applies the head only where the loss needs logits (the
   positions that predict an answer token, ``imax.train.loop.answer_positions``), so only those count —
   counting the head at every token would credit imax with work it does not do;
+* projector (trained): 6 · N_projector · image tokens;
 * vision tower (frozen, forward only): 2 · N_vision · patches per image encoded. imax encodes each train
   image once before training (``imax.train.vision_cache``): those encodes are counted, and the
   pre-pass's seconds are added to imax's timed seconds (all of them, though they serve the untimed
   warm-up steps too).
+
+The rule over-counts the frozen weights (body, head): under LoRA they get no weight gradient, so a step
+does 4N on them, not 6N. ``mfu_executed`` counts what is executed (4N frozen, 6N trained, 2N vision),
+beside the headline ``mfu``; ``mfu_body_head_vision`` is the count without the adapters and projector.
 
 Both loops train the same model object recipe (``imax.model.apply_lora``: PEFT LoRA layers re-classed as
 ``imax.model.fused_lora.FusedLoraLinear``), data, batch size, schedule and steps. The Trainer baseline
@@ -92,19 +97,26 @@ def vision_flops_per_image(model: torch.nn.Module) -> float:
     return 2 * sum(p.numel() for p in base.model.vision_tower.parameters()) * patches
 
 
-def flops_per_batch(model: torch.nn.Module, batch: dict[str, Any], vision: bool = True) -> float:
-    """6 · N_body · tokens + 6 · N_head · answer tokens [+ 2 · N_vision · patches per image] (module
-    docstring); ``vision=False`` when the tower's features come from the cache."""
+def flops_per_batch(model: torch.nn.Module, batch: dict[str, Any], vision: bool = True) -> dict[str, float]:
+    """The 6N-rule FLOPs of one training step on ``batch``, per component (module docstring), plus
+    ``executed`` (4N on the frozen body and head). ``vision=False`` when the tower's features come from
+    the cache (then no per-step vision work)."""
     from imax.train.loop import answer_positions
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     lm = base.model.language_model
     n_body = sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n and "embed_tokens" not in n)
+    n_lora = sum(p.numel() for n, p in lm.named_parameters() if "lora_" in n)
     n_head = base.lm_head.weight.numel()
+    n_proj = sum(p.numel() for p in base.model.multi_modal_projector.parameters() if p.requires_grad)
     tokens = int(batch["attention_mask"].sum())
     answers = int(answer_positions(batch["labels"]).sum())
+    image_tokens = int((batch["input_ids"] == base.config.image_token_id).sum())
     images = len(batch["input_ids"]) if vision else 0
-    return 6 * n_body * tokens + 6 * n_head * answers + vision_flops_per_image(model) * images
+    parts = {"lm_body": 6 * n_body * tokens, "lora": 6 * n_lora * tokens, "head": 6 * n_head * answers,
+             "projector": 6 * n_proj * image_tokens, "vision": vision_flops_per_image(model) * images}
+    parts["executed"] = sum(parts.values()) - 2 * n_body * tokens - 2 * n_head * answers
+    return parts
 
 
 def run_imax(data: Path, out: Path, steps: int, batch_size: int, lr: float) -> dict[str, Any]:
@@ -197,12 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         entries = load_entries(data, "train")
         sampler = StreamSampler(len(entries), seed=0, batch_size=a.batch_size, total_steps=a.steps)
         cached = "images" in imax["vision_cache"]
-        flops = [flops_per_batch(model, collate([entries[i] for i in idx]), vision=not cached) for idx in sampler]
-        tokens = [int(collate([entries[i] for i in idx])["attention_mask"].sum()) for idx in sampler]
-        timed = slice(a.steps - imax["steps_timed"], a.steps)
+        batches = [collate([entries[i] for i in idx]) for idx in sampler]
+        timed = batches[a.steps - imax["steps_timed"] :]
+        flops = {k: sum(f[k] for f in (flops_per_batch(model, b, vision=not cached) for b in timed))
+                 for k in ("lm_body", "lora", "head", "projector", "vision", "executed")}  # fmt: skip
         pre_pass = vision_flops_per_image(model) * imax["vision_cache"].get("images", 0)
-        achieved = (sum(flops[timed]) + pre_pass) / imax["seconds"] / 1e9
-        imax["tokens"] = sum(tokens[timed])
+        flops["vision"] += pre_pass
+        flops["executed"] += pre_pass
+        counted = sum(v for k, v in flops.items() if k != "executed")
+        achieved = counted / imax["seconds"] / 1e9
+        imax["tokens"] = sum(int(b["attention_mask"].sum()) for b in timed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     # Measured again after training and the higher kept: a peak taken while the machine was busy would
@@ -220,7 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         "steps": a.steps, "batch_size": a.batch_size,
         "rounds": a.rounds,
         "imax": {"samples_per_s": imax_sps, "tokens_per_s": imax["tokens"] / imax["seconds"],
-                 "achieved_gflops": achieved, "mfu": achieved / peak, "loss_first": imax["losses"][0],
+                 "achieved_gflops": achieved, "mfu": achieved / peak,
+                 "mfu_executed": flops["executed"] / imax["seconds"] / 1e9 / peak,
+                 "mfu_body_head_vision": (flops["lm_body"] + flops["head"] + flops["vision"]) / imax["seconds"]
+                 / 1e9 / peak,
+                 "flops_per_step": {k: v / len(timed) for k, v in flops.items()},
+                 "loss_first": imax["losses"][0],
                  "loss_last": imax["losses"][-1], "vision_cache": imax["vision_cache"],
                  "samples_per_s_rounds": [r["samples"] / r["seconds"] for r in imax_runs]},
         "trainer": {"samples_per_s": trainer_sps,
