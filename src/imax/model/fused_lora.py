@@ -15,7 +15,7 @@ layers. Why: on the tiny model the LoRA branch, not the matmuls, set the pace of
   (three passes over the largest activations, and their mirror images in the backward), and scales
   the dropped input. :class:`_LoraLinearFn` accumulates ``s · (x_d Aᵀ) Bᵀ`` into the base output in the
   GEMM itself (``addmm_``, the dropout's ``1/(1−p)`` folded into its ``alpha``), masks with one
-  ``masked_fill``, and in the backward folds the scale into the rank-r intermediate.
+  ``where`` (one pass), and in the backward folds the scale into the rank-r intermediate.
 
 The fused path runs only where it is the same computation: a plain ``nn.Linear`` base with frozen
 weight and bias, one active unmerged vanilla adapter (no DoRA or other variant), dropout that is
@@ -75,7 +75,7 @@ class BitDropout(nn.Module):
         if not self.training:
             return x
         mask = drop_mask(x.shape, self.p, x.device)
-        return x if mask is None else x.masked_fill(mask, 0.0) * keep_scale(self.p)
+        return x if mask is None else torch.where(mask, 0.0, x) * keep_scale(self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p} (quantised {quantised_drops(self.p) / _LEVELS:.7f})"
@@ -111,7 +111,7 @@ class _LoraLinearFn(torch.autograd.Function):
         mask: torch.Tensor | None,
         scale: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        dropped = x if mask is None else x.masked_fill(mask, 0.0)
+        dropped = x if mask is None else torch.where(mask, 0.0, x)  # one pass (masked_fill copies, then fills)
         h = dropped @ lora_a.t()
         y = _accumulate_matmul(F.linear(x, weight, bias), h, lora_b.t(), scale)
         # Without a mask the dropped input is x itself, saved from the inputs (an input returned as an
