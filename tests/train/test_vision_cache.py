@@ -28,8 +28,7 @@ def setup(tiny_data):
 
 
 def _cache(model, collate, entries, **kw):
-    args = {"n_image_tokens": num_image_tokens(model), "chunk": 4, "budget_gb": 1.0,
-            "device": torch.device("cpu")} | kw  # fmt: skip
+    args = {"chunk": 4, "budget_gb": 1.0, "device": torch.device("cpu")} | kw
     return build_vision_cache(model, entries, collate.pixels, **args)
 
 

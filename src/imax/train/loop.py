@@ -370,8 +370,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     batches: Iterator[dict[str, Any]] = iter(loader)
     # Frozen-tower features of every train image, encoded once (None: every batch runs the tower).
     vision_cache, no_cache_reason = build_vision_cache(
-        accelerator.unwrap_model(model), entries, collator.pixels, n_image_tokens=n_image,
-        chunk=cfg.batch_size, budget_gb=cfg.vision_cache_gb, device=device, autocast=accelerator.autocast)
+        accelerator.unwrap_model(model), entries, collator.pixels, chunk=cfg.batch_size,
+        budget_gb=cfg.vision_cache_gb, device=device, autocast=accelerator.autocast)
     if cfg.resume and latest is not None:
         ckpt.load_rng(latest, rank)
 

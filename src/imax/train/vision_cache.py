@@ -68,7 +68,6 @@ def build_vision_cache(
     entries: Sequence[Mapping[str, Any]],
     pixels: Callable[[Sequence[Mapping[str, Any]]], torch.Tensor],
     *,
-    n_image_tokens: int,
     chunk: int,
     budget_gb: float,
     device: torch.device,
@@ -89,19 +88,16 @@ def build_vision_cache(
     paths = sorted(by_path)
     if not paths:
         return None, "no train images"
-    core = llava_core(model)
-    width = core.config.vision_config.hidden_size
-    layer = core.config.vision_feature_layer
-    width *= 1 if isinstance(layer, int) else len(layer)
-    need = len(paths) * n_image_tokens * width * 4  # float32 bound (autocast features are smaller)
+    start = time.perf_counter()
+    first = _encode(model, pixels([by_path[p] for p in paths[:chunk]]), device, autocast)
+    # Size from what the tower actually gives (shape and dtype, autocast included), before allocating.
+    need = len(paths) * first[0].numel() * first.element_size()
     if need > budget_gb * 2**30:
         return None, f"{need / 2**30:.2f} GB of features > vision_cache_gb = {budget_gb:g}"
-    start = time.perf_counter()
-    features: torch.Tensor | None = None
-    for k in range(0, len(paths), chunk):
+    features = first.new_empty(len(paths), *first.shape[1:])
+    features[: len(first)] = first
+    for k in range(chunk, len(paths), chunk):
         part = _encode(model, pixels([by_path[p] for p in paths[k : k + chunk]]), device, autocast)
-        if features is None:  # dtype and shape as the tower gives them
-            features = part.new_empty(len(paths), *part.shape[1:])
         features[k : k + len(part)] = part
     cache = VisionFeatureCache(features, {p: i for i, p in enumerate(paths)}, time.perf_counter() - start)
     return cache, ""
