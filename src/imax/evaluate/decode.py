@@ -15,7 +15,8 @@ It does what greedy ``generate`` does, step for step: position ids from the atte
 the last position's logits (ties to the lowest id, as ``torch.argmax``), a row stops at its first EOS.
 ``fast_path_supported`` refuses models where that would not be the same computation (a language model
 whose forward is not the plain embed → layers → norm loop, sliding-window attention, a generation config
-with logits processors such as a repetition penalty); the caller then uses ``model.generate``. tests/evaluate/test_decode.py checks the tokens equal ``generate``'s.
+with logits processors such as a repetition penalty); the caller then uses ``model.generate``.
+tests/evaluate/test_decode.py checks the tokens equal ``generate``'s.
 """
 
 from __future__ import annotations

@@ -77,6 +77,18 @@ _SCRATCH: queue.SimpleQueue[Scratch] = queue.SimpleQueue()
 """Scan buffers kept between calls (each call runs a fresh thread pool: buffers are not per thread)."""
 
 
+def _outputs(
+    rle: pl.Series, height: np.ndarray, width: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pl.Series]:
+    """What both box paths start from: int64 sizes, ``boxes`` (n, 4) all -1 (empty), ``error`` (n,) all
+    None, and the RLE as strings."""
+    n = rle.len()
+    boxes = np.full((n, 4), -1, dtype=np.int64)
+    error = np.full(n, None, dtype=object)
+    sizes = np.asarray(height, dtype=np.int64), np.asarray(width, dtype=np.int64)
+    return *sizes, boxes, error, rle.cast(pl.String)
+
+
 def rle_boxes(rle: pl.Series, height: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of many RLE masks at once, without decoding them.
 
@@ -94,11 +106,7 @@ def rle_boxes(rle: pl.Series, height: np.ndarray, width: np.ndarray) -> tuple[np
     the GIL); any other row (extra whitespace, junk, huge integers) takes the exact polars token path.
     """
     n = rle.len()
-    height = np.asarray(height, dtype=np.int64)
-    width = np.asarray(width, dtype=np.int64)
-    boxes = np.full((n, 4), -1, dtype=np.int64)
-    error = np.full(n, None, dtype=object)
-    text = rle.cast(pl.String)
+    height, width, boxes, error, text = _outputs(rle, height, width)
     arr = text.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -151,12 +159,7 @@ def _row_chunks(offsets: np.ndarray, size: int) -> list[tuple[int, int]]:
 
 def _token_boxes(rle: pl.Series, height: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`rle_boxes` through polars tokens: exact for any text (lenient whitespace, long integers)."""
-    n = rle.len()
-    height = np.asarray(height, dtype=np.int64)
-    width = np.asarray(width, dtype=np.int64)
-    boxes = np.full((n, 4), -1, dtype=np.int64)
-    error = np.full(n, None, dtype=object)
-    text = rle.cast(pl.String)
+    height, width, boxes, error, text = _outputs(rle, height, width)
     blank = (text.is_null() | (text.str.strip_chars() == "")).to_numpy()
     canon = text.str.contains(CANONICAL_RE).fill_null(False).to_numpy()
     lenient = canon.copy()
