@@ -178,3 +178,92 @@ def test_prealloc_layer_appends_in_place_and_refuses_overflow():
     assert torch.equal(layer.keys, torch.cat([k[1:], k[1:, :, :1] + 100], dim=2))
     with pytest.raises(RuntimeError, match="capacity"):
         layer.update(k[:1], k[:1])
+
+
+def _other_decoder(tokenizer, model_type: str) -> torch.nn.Module:
+    """A tiny random LLaVA whose language model is ``model_type`` with grouped-query attention (4 query
+    heads over 2 key/value heads); Qwen2 also has q/k/v biases."""
+    from transformers import AutoConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    from imax.model import llava_config
+    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+
+    cfg = ModelConfig(
+        vision=VisionSettings(
+            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
+        ),
+        text=TextSettings(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=96),
+        vocab_size=320,
+    )
+    base = llava_config(cfg, tokenizer)
+    fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "intermediate_size", "max_position_embeddings", "pad_token_id", "bos_token_id", "eos_token_id")  # fmt: skip
+    # Full attention (Mistral's config defaults to a 4096-token sliding window, which the lean loop refuses).
+    text = AutoConfig.for_model(
+        model_type, sliding_window=None, **{f: getattr(base.text_config, f) for f in fields}
+    )
+    config = LlavaConfig(**{**base.to_dict(), "text_config": text.to_dict()})
+    config.text_config.tie_word_embeddings = False
+    torch.manual_seed(0)
+    return LlavaForConditionalGeneration(config).eval()
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "mistral"])
+def test_lean_equals_generate_for_other_plain_decoders(tokenizer, model_type):
+    model = _other_decoder(tokenizer, model_type)
+    text = model.config.get_text_config(decoder=True)
+    assert text.model_type == model_type and text.num_key_value_heads < text.num_attention_heads
+    assert fast_path_supported(model)
+    fused = decode._fused_projections(model.model.language_model)
+    assert all(qkv is not None and gate_up is not None for qkv, gate_up in fused)
+    assert (fused[0][0][1] is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
+    prompts = _prompts(tokenizer, model)
+    pixels = _pixels(len(prompts))
+    ids, mask = _left(prompts, tokenizer.pad_token_id)
+    lean = lean_greedy(model, ids, mask, pixels, 12, set())
+    assert lean == _hf_alone(model, prompts, pixels, 12, tokenizer.pad_token_id, -1)
+
+
+def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model, monkeypatch):
+    """The step's shortcuts (one GEMM for q|k|v and gate|up, the rotary table) change no token: turning
+    each off gives what the fused, tabled step gives, which is what ``generate`` gives."""
+    lm = tiny_model.model.language_model
+    assert all(qkv is not None and gate_up is not None for qkv, gate_up in decode._fused_projections(lm))
+    cos, sin = decode._rotary_table(lm, 40, lm.embed_tokens.weight)
+    position = torch.tensor([[3], [39], [0]])
+    expected = lm.rotary_emb(lm.embed_tokens.weight, position_ids=position)
+    assert torch.equal(cos[position[:, 0]], expected[0]) and torch.equal(sin[position[:, 0]], expected[1])
+
+    prompts = _prompts(tokenizer, tiny_model)
+    pixels = _pixels(len(prompts))
+    ids, mask = _left(prompts, tokenizer.pad_token_id)
+    reference = _hf_alone(tiny_model, prompts, pixels, 10, tokenizer.pad_token_id, -1)
+    assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
+    monkeypatch.setattr(decode, "_FUSE_MAX_BYTES", 0)  # too big to fuse: every projection its own GEMM
+    assert decode._fused_projections(lm) == [(None, None)] * len(lm.layers)
+    assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
+    monkeypatch.setattr(decode, "_rotary_table", lambda *args: None)  # as for a dynamic RoPE
+    assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
+
+
+def test_rotary_table_refuses_length_dependent_rope():
+    class Rotary(torch.nn.Module):
+        rope_type = "dynamic"
+
+    lm = torch.nn.Module()
+    lm.rotary_emb = Rotary()
+    assert decode._rotary_table(lm, 8, torch.zeros(1)) is None
+    lm.rotary_emb.rope_type = "longrope"
+    assert decode._rotary_table(lm, 8, torch.zeros(1)) is None
+
+
+def test_lora_layers_are_not_fused_and_swapped_layers_are_refused(tokenizer, fresh_tiny_model):
+    from imax.model import apply_lora
+    from imax.schema.config.model import LoraSettings
+
+    peft_model = apply_lora(copy.deepcopy(fresh_tiny_model), LoraSettings(r=4, alpha=8, dropout=0.0))
+    lm = peft_model.get_base_model().model.language_model
+    assert decode._fused_projections(lm) == [(None, None)] * len(lm.layers)  # adapters run as modules
+    swapped = fresh_tiny_model
+    swapped.model.language_model.layers[1].mlp = torch.nn.Identity()  # not a SwiGLU the step can replay
+    assert not fast_path_supported(swapped)

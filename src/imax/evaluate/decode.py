@@ -5,10 +5,12 @@ by ``torch.cat`` every step, rewriting the whole cache (at batch 32, ~150 positi
 step). This loop writes each step's keys/values into buffers allocated once (``PreallocLayer``) and
 attends over views of them, asks for the prefill's logits at the last position only, and drops rows that
 have emitted EOS from the batch once that saves more than the copy costs. After the prefill (the whole
-LLaVA forward, vision tower included) each one-token step runs the language model's own modules
-directly (``_decode_step``): embedding, rotary table, decoder layers, final norm, LM head. It skips what
-the wrappers redo every step for one new token: the image-token checks, the 4-D mask built from the 2-D
-one (a view of a mask built once here), output capture; about 0.5 ms of a ~8 ms step at batch 32.
+LLaVA forward, vision tower included) each one-token step (``_StepRunner``) runs the decoder's
+computation itself, op for op: embedding, rotary embedding (a table built once), each layer's norm,
+attention through the model's own attention function, MLP and residuals, final norm, LM head. It skips
+what the wrappers redo every step for one new token (the image-token checks, the 4-D mask built from the
+2-D one, output capture) and, for plain ``nn.Linear`` projections of a small model, computes q|k|v and
+gate|up as one GEMM each (the stacked weights give the same columns; the tests check the tokens).
 
 It does what greedy ``generate`` does, step for step: position ids from the attention mask
 (``cumsum − 1``), the vision tower only at the prefill, the full model forward with ``cache``, argmax of
@@ -21,11 +23,14 @@ tests/evaluate/test_decode.py checks the tokens equal ``generate``'s.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sys
+from collections.abc import Callable, Collection
 
 import torch
+import torch.nn.functional as F
 from transformers import LlavaForConditionalGeneration
 from transformers.cache_utils import Cache, DynamicLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 # Generation-config fields that do not change greedy decoding: ids (passed explicitly), sampling
 # warpers (only applied when sampling; we never sample), output flags, and length limits (we pass
@@ -61,8 +66,10 @@ _NEUTRAL_GENERATION_FIELDS = frozenset(
 )
 
 # Language models whose base forward is exactly: embed_tokens → rotary_emb → every decoder layer with
-# (mask, position embeddings, cache) → norm, with one full-attention mask for all layers, as
-# ``_decode_step`` replays it (checked in transformers 5.24; Gemma, for one, scales the embeddings).
+# (mask, position embeddings, cache) → norm, with one full-attention mask for all layers, and whose
+# decoder layer is Llama's (RMSNorm → q/k/v → RoPE → attention → o_proj → residual → RMSNorm → SwiGLU
+# → residual), as ``_StepRunner`` replays it (checked in transformers 5.24; Gemma, for one, scales the
+# embeddings; Qwen3 normalises q and k).
 _PLAIN_DECODER_TYPES = frozenset({"llama", "mistral", "qwen2"})
 
 
@@ -137,32 +144,158 @@ def fast_path_supported(model: torch.nn.Module) -> bool:
     if getattr(text, "sliding_window", None) is not None or set(layer_types) != {"full_attention"}:
         return False
     changed = set(inner.generation_config.to_diff_dict())
-    return changed <= _NEUTRAL_GENERATION_FIELDS
+    return changed <= _NEUTRAL_GENERATION_FIELDS and _replayable(inner.model.language_model)
 
 
-def _decode_step(
-    inner: LlavaForConditionalGeneration,
-    tokens: torch.Tensor,
-    position: torch.Tensor,
+def _replayable(lm: torch.nn.Module) -> bool:
+    """The modules ``_StepRunner`` calls are all there (a decoder of a listed type whose layers were
+    swapped for other classes is refused rather than half-replayed)."""
+    parts = {
+        "": ("embed_tokens", "rotary_emb", "norm", "layers"),
+        "self_attn": ("q_proj", "k_proj", "v_proj", "o_proj", "head_dim", "scaling", "layer_idx"),
+        "mlp": ("gate_proj", "up_proj", "down_proj", "act_fn"),
+    }
+    if not all(hasattr(lm, name) for name in parts[""]):
+        return False
+    return all(
+        hasattr(layer, "input_layernorm")
+        and hasattr(layer, "post_attention_layernorm")
+        and all(
+            hasattr(getattr(layer, part, None), name) for part in ("self_attn", "mlp") for name in parts[part]
+        )
+        for layer in lm.layers
+    )
+
+
+# Concatenated q|k|v and gate|up weights are a per-call copy of most of the language model: worth it for
+# small models, where one GEMM instead of three (two) saves per-call overhead at every step; for large ones
+# the GEMMs are big anyway and the copy would only cost memory, so above this size nothing is fused.
+_FUSE_MAX_BYTES = 256 * 2**20
+
+# A stacked projection: ``(weight (N1 + N2 + ..., E), bias (N1 + N2 + ...) or None)``.
+_Stacked = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def _concat(*linears: torch.nn.Module) -> _Stacked | None:
+    """``(weight, bias)`` of plain ``nn.Linear`` layers stacked along the output (one GEMM computes all
+    of them); None when any is something else (a LoRA adapter, a quantised layer) or biases are mixed."""
+    if any(type(m) is not torch.nn.Linear for m in linears) or len({m.bias is None for m in linears}) > 1:
+        return None
+    weight = torch.cat([m.weight for m in linears])
+    return weight, None if linears[0].bias is None else torch.cat([m.bias for m in linears])
+
+
+def _fused_projections(lm: torch.nn.Module) -> list[tuple[_Stacked | None, _Stacked | None]]:
+    """Per decoder layer: fused ``(weight, bias)`` of q|k|v and of gate|up, each None where it cannot
+    (or, for a large model, should not) be fused; those projections then run as their own modules."""
+    layers = lm.layers[: lm.config.num_hidden_layers]
+    size = sum(
+        m.weight.numel() * m.weight.element_size()
+        for layer in layers
+        for m in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
+                  layer.mlp.gate_proj, layer.mlp.up_proj)
+    )  # fmt: skip
+    if size > _FUSE_MAX_BYTES:
+        return [(None, None)] * len(layers)
+    return [
+        (
+            _concat(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+            _concat(layer.mlp.gate_proj, layer.mlp.up_proj),
+        )
+        for layer in layers
+    ]
+
+
+def _rotary_table(
+    lm: torch.nn.Module, n_positions: int, like: torch.Tensor
+) -> tuple[torch.Tensor, ...] | None:
+    """``(cos, sin)``, each ``(n_positions, 1, D)``: the rotary embedding of positions 0..n−1 computed once
+    by the model's own ``rotary_emb`` (an elementwise function of the position, so row ``p`` is what a
+    step at position ``p`` would compute). None for RoPE types that rescale with the sequence length
+    (dynamic, longrope): those are recomputed every step as the model does."""
+    rope_type = getattr(lm.rotary_emb, "rope_type", None)
+    if not isinstance(rope_type, str) or "dynamic" in rope_type or rope_type == "longrope":
+        return None
+    positions = torch.arange(n_positions, device=like.device)[:, None]
+    return lm.rotary_emb(like, position_ids=positions)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of ``x`` (B, H, 1, D) with ``cos``/``sin`` (B, 1, 1, D): the Llama formula
+    ``x·cos + rotate_half(x)·sin``, op for op (so bit for bit) as ``apply_rotary_pos_emb``."""
+    half = x.shape[-1] // 2
+    return (x * cos) + (torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin)
+
+
+def _layer_step(
+    layer: torch.nn.Module,
+    fused: tuple[_Stacked | None, _Stacked | None],
+    hidden: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
     mask: torch.Tensor | None,
     cache: Cache,
+    attend: Callable[..., tuple[torch.Tensor, object]],
 ) -> torch.Tensor:
-    """One greedy step through the language model's modules: long (B, 1) tokens at long (B, 1)
-    positions, bool (B, 1, 1, n) attention mask over the n cached positions (None: attend to all) →
-    float (B, V) next-token logits. What ``LlamaModel.forward`` + the LM head compute for one token."""
-    lm = inner.model.language_model
-    hidden = lm.embed_tokens(tokens)
-    rotary = lm.rotary_emb(hidden, position_ids=position)
-    for layer in lm.layers[: lm.config.num_hidden_layers]:
-        hidden = layer(
-            hidden,
-            attention_mask=mask,
-            position_embeddings=rotary,
-            position_ids=position,
-            cache=cache,
-            use_cache=True,
-        )
-    return inner.lm_head(lm.norm(hidden)[:, -1])
+    """One decoder layer for one new token per row: float (B, 1, E) → (B, 1, E), appending the row's
+    keys/values to ``cache``. What ``LlamaDecoderLayer.forward`` computes (pre-norm attention and SwiGLU
+    MLP, each with its residual), with q|k|v and gate|up as one GEMM each where ``fused`` has them and q
+    and k rotated together (elementwise, so the same numbers)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    batch, head_dim = hidden.shape[0], attn.head_dim
+    heads = (batch, 1, -1, head_dim)
+    x = layer.input_layernorm(hidden)
+    qkv, gate_up = fused
+    if qkv is not None:
+        n_q, n_k = attn.q_proj.out_features, attn.k_proj.out_features
+        out = F.linear(x, *qkv)  # (B, 1, Nq + Nk + Nv)
+        qk = _rope(out[..., : n_q + n_k].view(heads).transpose(1, 2), cos, sin)  # (B, Hq + Hk, 1, D)
+        q, k = qk[:, : n_q // head_dim], qk[:, n_q // head_dim :]
+        v = out[..., n_q + n_k :].view(heads).transpose(1, 2)
+    else:
+        q = _rope(attn.q_proj(x).view(heads).transpose(1, 2), cos, sin)
+        k = _rope(attn.k_proj(x).view(heads).transpose(1, 2), cos, sin)
+        v = attn.v_proj(x).view(heads).transpose(1, 2)
+    k, v = cache.update(k, v, attn.layer_idx)
+    dropout = attn.attention_dropout if attn.training else 0.0
+    out, _ = attend(attn, q, k, v, mask, dropout=dropout, scaling=attn.scaling)
+    hidden = hidden + attn.o_proj(out.reshape(batch, 1, -1).contiguous())
+    x = layer.post_attention_layernorm(hidden)
+    if gate_up is not None:
+        gate, up = F.linear(x, *gate_up).split(mlp.gate_proj.out_features, dim=-1)
+        return hidden + mlp.down_proj(mlp.act_fn(gate) * up)
+    return hidden + mlp(x)
+
+
+class _StepRunner:
+    """The language model's one-token step, with what does not change between steps built once."""
+
+    def __init__(self, inner: LlavaForConditionalGeneration, n_positions: int) -> None:
+        lm = inner.model.language_model
+        self.inner, self.lm = inner, lm
+        self.layers = lm.layers[: lm.config.num_hidden_layers]
+        self.fused = _fused_projections(lm)
+        self.rotary = _rotary_table(lm, n_positions, lm.embed_tokens.weight)
+        # The attention function the layers themselves look up (SDPA, eager, ...), with their module's eager
+        # fallback: the same call as ``LlamaAttention.forward`` makes.
+        eager = sys.modules[type(self.layers[0].self_attn).__module__].eager_attention_forward
+        self.attend = ALL_ATTENTION_FUNCTIONS.get_interface(lm.config._attn_implementation, eager)
+
+    def __call__(
+        self, tokens: torch.Tensor, position: torch.Tensor, mask: torch.Tensor | None, cache: Cache
+    ) -> torch.Tensor:
+        """Long (B, 1) tokens at long (B, 1) positions, bool (B, 1, 1, n) attention mask over the n cached
+        positions (None: attend to all) → float (B, V) next-token logits: ``LlamaModel.forward`` (embed,
+        rotary, every decoder layer, final norm) and the LM head, for one token."""
+        hidden = self.lm.embed_tokens(tokens)
+        if self.rotary is not None:
+            cos, sin = (t[position[:, 0]] for t in self.rotary)  # (B, 1, D)
+        else:
+            cos, sin = self.lm.rotary_emb(hidden, position_ids=position)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # (B, 1, 1, D): broadcast over heads
+        for layer, fused in zip(self.layers, self.fused, strict=True):
+            hidden = _layer_step(layer, fused, hidden, cos, sin, mask, cache, self.attend)
+        return self.inner.lm_head(self.lm.norm(hidden)[:, -1])
 
 
 def _should_compact(finished: int, batch: int, steps_left: int) -> bool:
@@ -214,6 +347,7 @@ def lean_greedy(
         logits_to_keep=1,  # only the last position's logits are needed (saves the (B, L, V) head)
     )
     position = positions[:, -1:]  # (B', 1) position of each live row's last token
+    step_logits = _StepRunner(inner, int(position.max()) + max_new_tokens + 1)
     live = list(range(batch))  # original row index of each row still in the batch
     stops = set(eos_token_ids)
     logits = out.logits[:, -1]
@@ -238,5 +372,5 @@ def lean_greedy(
             padded = padded and not bool(mask[..., :length].all())
         position = position + 1
         seen = length + step + 1  # prompt + the tokens fed so far, this one included
-        logits = _decode_step(inner, nxt[:, None], position, mask[..., :seen] if padded else None, cache)
+        logits = step_logits(nxt[:, None], position, mask[..., :seen] if padded else None, cache)
     return rows
