@@ -216,7 +216,8 @@ def test_lean_equals_generate_for_other_plain_decoders(tokenizer, model_type):
     assert fast_path_supported(model)
     fused = decode._fused_projections(model.model.language_model)
     assert all(qkv is not None and gate_up is not None for qkv, gate_up in fused)
-    assert (fused[0][0][1] is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
+    assert (fused[0][0].bias is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
+    assert not fused[0][0].stacked and fused[0][1].stacked  # q is wider than k and v (grouped query)
     prompts = _prompts(tokenizer, model)
     pixels = _pixels(len(prompts))
     ids, mask = _left(prompts, tokenizer.pad_token_id)
@@ -228,7 +229,8 @@ def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model,
     """The step's shortcuts (one GEMM for q|k|v and gate|up, the rotary table) change no token: turning
     each off gives what the fused, tabled step gives, which is what ``generate`` gives."""
     lm = tiny_model.model.language_model
-    assert all(qkv is not None and gate_up is not None for qkv, gate_up in decode._fused_projections(lm))
+    fused = decode._fused_projections(lm)
+    assert all(qkv is not None and qkv.stacked and gate_up.stacked for qkv, gate_up in fused)
     cos, sin = decode._rotary_table(lm, 40, lm.embed_tokens.weight)
     position = torch.tensor([[3], [39], [0]])
     expected = lm.rotary_emb(lm.embed_tokens.weight, position_ids=position)
@@ -267,3 +269,21 @@ def test_lora_layers_are_not_fused_and_swapped_layers_are_refused(tokenizer, fre
     swapped = fresh_tiny_model
     swapped.model.language_model.layers[1].mlp = torch.nn.Identity()  # not a SwiGLU the step can replay
     assert not fast_path_supported(swapped)
+
+
+def test_fused_projection_computes_each_layer_output():
+    torch.manual_seed(0)
+    x = torch.randn(5, 16)
+    equal = [torch.nn.Linear(16, 8) for _ in range(3)]
+    grouped = [torch.nn.Linear(16, 8), torch.nn.Linear(16, 4), torch.nn.Linear(16, 4)]
+    stacked, concatenated = decode._Fused.of(*equal), decode._Fused.of(*grouped)
+    assert stacked.stacked and not concatenated.stacked
+    out = stacked(x)
+    assert out.shape == (3, 5, 8)
+    for piece, layer in zip(out, equal, strict=True):
+        torch.testing.assert_close(piece, layer(x), rtol=1e-6, atol=1e-6)
+    pieces = concatenated(x).split(concatenated.widths, dim=-1)
+    for piece, layer in zip(pieces, grouped, strict=True):
+        torch.testing.assert_close(piece, layer(x), rtol=1e-6, atol=1e-6)
+    assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Linear(16, 8, bias=False)) is None
+    assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Identity()) is None
