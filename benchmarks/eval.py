@@ -206,7 +206,8 @@ def main() -> None:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "note": "per_sample = plain transformers model.generate, one prompt at a time; batched = imax's "
-        "greedy_generate (lean loop: preallocated KV cache, finished rows dropped); hf_batched = "
+        "greedy_generate (lean loop: preallocated KV cache, the Llama layer replayed per step with q|k|v and "
+        "gate|up as one batched GEMM each, finished rows dropped); hf_batched = "
         "model.generate on the same left-padded batches, for reference. EOS disabled: every path "
         "generates exactly max_new_tokens per prompt (equal work). The prefill (vision tower + prompt) "
         "costs about the same in all paths, so the speedup grows with answer length. The paths are "

@@ -44,15 +44,10 @@ def checkpoint_dir(run_dir: Path, name: str) -> Path:
 
 def load_checkpoint(ckpt: Path) -> tuple[Any, Any]:
     """(PeftModel with the training-time trainable set, tokenizer) of an ``imax.train`` checkpoint."""
-    from peft import PeftModel
+    from imax.model import load_adapter_checkpoint
 
-    from imax.model import base_path_of, load_base
-
-    model, tokenizer = load_base(base_path_of(ckpt))
-    # is_trainable=True restores requires_grad on LoRA + modules_to_save: the default Fisher parameters
-    peft_model = PeftModel.from_pretrained(model, ckpt / "adapter", is_trainable=True)
-    peft_model.eval()
-    return peft_model, tokenizer
+    # trainable=True restores requires_grad on LoRA + modules_to_save: the default Fisher parameters
+    return load_adapter_checkpoint(ckpt, trainable=True)
 
 
 def _state(ckpt: Path) -> dict[str, Any]:

@@ -57,9 +57,11 @@ def base_path_of(checkpoint: Path) -> Path:
 
 
 def load_adapter_checkpoint(
-    checkpoint: Path, base: Path | None = None
+    checkpoint: Path, base: Path | None = None, trainable: bool = False
 ) -> tuple[PeftModel, PreTrainedTokenizerFast]:
-    """Load ``base`` (default: from ``checkpoint/base.json``) and the LoRA adapter in ``checkpoint/adapter``."""
+    """Load ``base`` (default: from ``checkpoint/base.json``) and the LoRA adapter in ``checkpoint/adapter``,
+    in eval mode; ``trainable`` restores ``requires_grad`` on the adapter and ``modules_to_save`` (the
+    training-time trainable set), else everything is frozen."""
     checkpoint = Path(checkpoint)
     adapter = checkpoint / "adapter"
     if not (adapter / "adapter_config.json").is_file():
@@ -67,7 +69,7 @@ def load_adapter_checkpoint(
     model, tokenizer = load_base(base if base is not None else base_path_of(checkpoint))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
     peft_model.eval()
     return peft_model, tokenizer
 
