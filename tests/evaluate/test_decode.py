@@ -214,10 +214,10 @@ def test_lean_equals_generate_for_other_plain_decoders(tokenizer, model_type):
     text = model.config.get_text_config(decoder=True)
     assert text.model_type == model_type and text.num_key_value_heads < text.num_attention_heads
     assert fast_path_supported(model)
-    fused = decode._fused_projections(model.model.language_model)
-    assert all(qkv is not None and gate_up is not None for qkv, gate_up in fused)
-    assert (fused[0][0].bias is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
-    assert not fused[0][0].stacked and fused[0][1].stacked  # q is wider than k and v (grouped query)
+    plans = decode._layer_plans(model.model.language_model)
+    assert all(None not in plan for plan in plans)
+    assert (plans[0].qkv.bias is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
+    assert not plans[0].qkv.stacked and plans[0].gate_up.stacked  # q is wider than k and v (grouped query)
     prompts = _prompts(tokenizer, model)
     pixels = _pixels(len(prompts))
     ids, mask = _left(prompts, tokenizer.pad_token_id)
@@ -229,8 +229,8 @@ def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model,
     """The step's shortcuts (one GEMM for q|k|v and gate|up, the rotary table) change no token: turning
     each off gives what the fused, tabled step gives, which is what ``generate`` gives."""
     lm = tiny_model.model.language_model
-    fused = decode._fused_projections(lm)
-    assert all(qkv is not None and qkv.stacked and gate_up.stacked for qkv, gate_up in fused)
+    plans = decode._layer_plans(lm)
+    assert all(None not in plan and plan.qkv.stacked and plan.gate_up.stacked for plan in plans)
     cos, sin = decode._rotary_table(lm, 40, lm.embed_tokens.weight)
     position = torch.tensor([[3], [39], [0]])
     expected = lm.rotary_emb(lm.embed_tokens.weight, position_ids=position)
@@ -241,8 +241,8 @@ def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model,
     ids, mask = _left(prompts, tokenizer.pad_token_id)
     reference = _hf_alone(tiny_model, prompts, pixels, 10, tokenizer.pad_token_id, -1)
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
-    monkeypatch.setattr(decode, "_FUSE_MAX_BYTES", 0)  # too big to fuse: every projection its own GEMM
-    assert decode._fused_projections(lm) == [(None, None)] * len(lm.layers)
+    monkeypatch.setattr(decode, "_FUSE_MAX_BYTES", 0)  # too big to fuse: every projection its own module
+    assert all(set(plan) == {None} for plan in decode._layer_plans(lm))
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
     monkeypatch.setattr(decode, "_rotary_table", lambda *args: None)  # as for a dynamic RoPE
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
@@ -265,7 +265,7 @@ def test_lora_layers_are_not_fused_and_swapped_layers_are_refused(tokenizer, fre
 
     peft_model = apply_lora(copy.deepcopy(fresh_tiny_model), LoraSettings(r=4, alpha=8, dropout=0.0))
     lm = peft_model.get_base_model().model.language_model
-    assert decode._fused_projections(lm) == [(None, None)] * len(lm.layers)  # adapters run as modules
+    assert all(set(plan) == {None} for plan in decode._layer_plans(lm))  # adapters run as modules
     swapped = fresh_tiny_model
     swapped.model.language_model.layers[1].mlp = torch.nn.Identity()  # not a SwiGLU the step can replay
     assert not fast_path_supported(swapped)
@@ -287,3 +287,12 @@ def test_fused_projection_computes_each_layer_output():
         torch.testing.assert_close(piece, layer(x), rtol=1e-6, atol=1e-6)
     assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Linear(16, 8, bias=False)) is None
     assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Identity()) is None
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_halved_projection_adds_the_layer_output(bias):
+    torch.manual_seed(0)
+    layer, x, residual = torch.nn.Linear(16, 10, bias=bias), torch.randn(5, 16), torch.randn(5, 1, 10)
+    got = decode._Halves.of(layer).add_to(residual, x)
+    torch.testing.assert_close(got, residual + layer(x)[:, None], rtol=1e-6, atol=1e-6)
+    assert decode._Halves.of(torch.nn.Linear(16, 9)) is None  # odd width: runs as the module

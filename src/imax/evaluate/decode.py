@@ -10,7 +10,9 @@ computation itself, op for op: embedding, rotary embedding (a table built once),
 attention through the model's own attention function, MLP and residuals, final norm, LM head. It skips
 what the wrappers redo every step for one new token (the image-token checks, the 4-D mask built from the
 2-D one, output capture) and, for plain ``nn.Linear`` projections of a small model, computes q|k|v and
-gate|up as one GEMM each (the stacked weights give the same columns; the tests check the tokens).
+gate|up as one GEMM call each and o_proj/down_proj as two half-width GEMMs in one call, so both cores
+work (MKL runs a 32-row GEMM on one). Those give each output column from the same row and weights, up
+to float rounding in the BLAS; the tests check the tokens.
 
 It does what greedy ``generate`` does, step for step: position ids from the attention mask
 (``cumsum − 1``), the vision tower only at the prefill, the full model forward with ``cache``, argmax of
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -208,9 +211,44 @@ class _Fused:
         return out if self.bias is None else out + self.bias[:, None]
 
 
-def _fused_projections(lm: torch.nn.Module) -> list[tuple[_Fused | None, _Fused | None]]:
-    """Per decoder layer: q|k|v and gate|up fused (:class:`_Fused`), each None where it cannot (or, for a
-    large model, should not) be fused; those projections then run as their own modules."""
+class _Halves:
+    """A plain ``nn.Linear`` whose output feeds a residual, run as two half-width GEMMs in one batched
+    call (both cores, as :class:`_Fused`) over a view of its own weight (no copy)."""
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        half = linear.out_features // 2
+        self.weight = linear.weight.view(2, half, linear.in_features)  # (2, N/2, E)
+        self.bias = None if linear.bias is None else linear.bias.view(2, 1, half)
+
+    @staticmethod
+    def of(linear: torch.nn.Module) -> _Halves | None:
+        """None for anything but an ``nn.Linear`` of even width (it then runs as its own module)."""
+        if type(linear) is not torch.nn.Linear or linear.out_features % 2:
+            return None
+        return _Halves(linear)  # type: ignore[arg-type]
+
+    def add_to(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``residual + linear(x)``: float (B, 1, N) and (B, E) → (B, 1, N)."""
+        out = torch.matmul(x, self.weight.transpose(1, 2))  # (2, B, N/2)
+        if self.bias is not None:
+            out = out + self.bias
+        batch = residual.shape[0]
+        return (residual.view(batch, 2, -1) + out.transpose(0, 1)).view(batch, 1, -1)
+
+
+class _LayerPlan(NamedTuple):
+    """How one decoder layer's projections run in a step; None: as the layer's own module."""
+
+    qkv: _Fused | None
+    gate_up: _Fused | None
+    o_proj: _Halves | None
+    down_proj: _Halves | None
+
+
+def _layer_plans(lm: torch.nn.Module) -> list[_LayerPlan]:
+    """Per decoder layer: q|k|v and gate|up fused (:class:`_Fused`), o_proj and down_proj halved
+    (:class:`_Halves`), where the projections are plain ``nn.Linear``; nothing fused or halved for a
+    large model (the copy would cost memory, and big GEMMs already use every core)."""
     layers = lm.layers[: lm.config.num_hidden_layers]
     size = sum(
         m.weight.numel() * m.weight.element_size()
@@ -219,11 +257,13 @@ def _fused_projections(lm: torch.nn.Module) -> list[tuple[_Fused | None, _Fused 
                   layer.mlp.gate_proj, layer.mlp.up_proj)
     )  # fmt: skip
     if size > _FUSE_MAX_BYTES:
-        return [(None, None)] * len(layers)
+        return [_LayerPlan(None, None, None, None)] * len(layers)
     return [
-        (
+        _LayerPlan(
             _Fused.of(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
             _Fused.of(layer.mlp.gate_proj, layer.mlp.up_proj),
+            _Halves.of(layer.self_attn.o_proj),
+            _Halves.of(layer.mlp.down_proj),
         )
         for layer in layers
     ]
@@ -252,7 +292,7 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
 
 def _layer_step(
     layer: torch.nn.Module,
-    fused: tuple[_Fused | None, _Fused | None],
+    plan: _LayerPlan,
     hidden: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
@@ -262,13 +302,13 @@ def _layer_step(
 ) -> torch.Tensor:
     """One decoder layer for one new token per row: float (B, 1, E) → (B, 1, E), appending the row's
     keys/values to ``cache``. What ``LlamaDecoderLayer.forward`` computes (pre-norm attention and SwiGLU
-    MLP, each with its residual), with q|k|v and gate|up as one GEMM call each where ``fused`` has them
-    and q and k then rotated together (elementwise, so the same numbers)."""
+    MLP, each with its residual), with the projections run as ``plan`` says and q and k rotated together
+    where q|k|v is fused (elementwise, so the same numbers)."""
     attn, mlp = layer.self_attn, layer.mlp
     batch, head_dim = hidden.shape[0], attn.head_dim
     heads = (batch, -1, 1, head_dim)  # (B, N) → (B, H, 1, D): the layout HF's view + transpose gives
     x = layer.input_layernorm(hidden)[:, 0]  # (B, E)
-    qkv, gate_up = fused
+    qkv, gate_up = plan.qkv, plan.gate_up
     if qkv is None:
         q = _rope(attn.q_proj(x).view(heads), cos, sin)
         k = _rope(attn.k_proj(x).view(heads), cos, sin)
@@ -286,13 +326,22 @@ def _layer_step(
     k, v = cache.update(k, v, attn.layer_idx)
     dropout = attn.attention_dropout if attn.training else 0.0
     out, _ = attend(attn, q, k, v, mask, dropout=dropout, scaling=attn.scaling)
-    hidden = hidden + attn.o_proj(out.reshape(batch, 1, -1).contiguous())
+    out = out.reshape(batch, -1)  # (B, Hq·D)
+    if plan.o_proj is not None:
+        hidden = plan.o_proj.add_to(hidden, out)
+    else:
+        hidden = hidden + attn.o_proj(out[:, None])
     x = layer.post_attention_layernorm(hidden)
     if gate_up is None:
         return hidden + mlp(x)
     pieces = gate_up(x[:, 0])  # (2, B, I)
     gate, up = pieces if gate_up.stacked else pieces.split(gate_up.widths, dim=-1)
-    return hidden + mlp.down_proj((mlp.act_fn(gate) * up)[:, None])
+    act = mlp.act_fn(gate) * up  # (B, I)
+    return (
+        plan.down_proj.add_to(hidden, act)
+        if plan.down_proj is not None
+        else hidden + mlp.down_proj(act[:, None])
+    )
 
 
 class _StepRunner:
@@ -302,7 +351,7 @@ class _StepRunner:
         lm = inner.model.language_model
         self.inner, self.lm = inner, lm
         self.layers = lm.layers[: lm.config.num_hidden_layers]
-        self.fused = _fused_projections(lm)
+        self.plans = _layer_plans(lm)
         self.rotary = _rotary_table(lm, n_positions, lm.embed_tokens.weight)
         # The attention function the layers themselves look up (SDPA, eager, ...), with their module's eager
         # fallback: the same call as ``LlamaAttention.forward`` makes.
@@ -321,8 +370,8 @@ class _StepRunner:
         else:
             cos, sin = self.lm.rotary_emb(hidden, position_ids=position)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # (B, 1, 1, D): broadcast over heads
-        for layer, fused in zip(self.layers, self.fused, strict=True):
-            hidden = _layer_step(layer, fused, hidden, cos, sin, mask, cache, self.attend)
+        for layer, plan in zip(self.layers, self.plans, strict=True):
+            hidden = _layer_step(layer, plan, hidden, cos, sin, mask, cache, self.attend)
         return self.inner.lm_head(self.lm.norm(hidden)[:, -1])
 
 
