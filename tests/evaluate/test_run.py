@@ -104,6 +104,11 @@ def test_cli_evaluate_writes_everything(tmp_path, base_dir):
         "parse_status",
     }
     assert "| calculation |" in (out / "metrics.md").read_text()
+    generation = metrics["meta"]["generation"]
+    assert generation["decoder"] == "lean_greedy" and generation["batch_size"] == 2
+    assert generation["seconds"] > 0 and generation["samples_per_s"] == pytest.approx(
+        9 / generation["seconds"], rel=1e-2
+    )
     # Re-scoring the written predictions gives the same numbers (deterministic, model-free).
     from imax.evaluate import score_predictions
 

@@ -13,7 +13,8 @@ def run(cfg: Config) -> int:
     metrics = evaluate_model(
         cfg, progress=lambda done, total: print(f"\rgenerated {done}/{total}", end="", flush=True)
     )
-    print()
+    gen = metrics["meta"]["generation"]
+    print(f"  in {gen['seconds']:.1f} s ({gen['samples_per_s']:.1f} samples/s, {gen['decoder']})")
     for task, p in metrics["primary"].items():
         print(
             f"{task:12s} {p['metric']:>14s} = {p['value'] if p['value'] is not None else float('nan'):.4f}"

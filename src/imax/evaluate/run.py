@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,8 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     Returns the metrics.json content. METEOR's JVM is started once here and reused for the evaluation.
     """
     from imax.data import PromptCollator, load_entries, read_data_root
-    from imax.evaluate.generate import generate_predictions  # torch only when a model is evaluated
+    from imax.evaluate.decode import fast_path_supported  # torch only when a model is evaluated
+    from imax.evaluate.generate import generate_predictions
     from imax.model import num_image_tokens
     from imax.tasks import TASKS
 
@@ -174,7 +176,9 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     collate = PromptCollator(
         tokenizer, num_image_tokens(model), image_size, read_data_root(cfg.data), cfg.max_length
     )
+    start = time.perf_counter()
     predictions = generate_predictions(model, tokenizer, entries, collate, TASKS, cfg.batch_size, progress)
+    seconds = time.perf_counter() - start
 
     scorers, unavailable = load_plugins({"chexbert": cfg.chexbert_path, "radgraph": cfg.radgraph_path})
     # score_predictions starts METEOR's JVM once for the whole evaluation (or records why it cannot).
@@ -196,6 +200,14 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         "config": to_dict(cfg),
         "n_entries": len(entries),
         "data_manifest_id": json.loads(manifest.read_text()).get("id") if manifest.is_file() else None,
+        # Wall time of generation alone (prompt collation included, scoring not): what a batch size or
+        # decoder change buys. The decoder is the lean loop or model.generate (imax.evaluate.decode).
+        "generation": {
+            "seconds": round(seconds, 3),
+            "samples_per_s": round(len(entries) / seconds, 3),
+            "decoder": "lean_greedy" if fast_path_supported(model) else "model.generate",
+            "batch_size": cfg.batch_size,
+        },
     }
     write_outputs(cfg.out, parse_predictions(predictions, TASKS), metrics)
     save_yaml(cfg, Path(cfg.out) / "config.yaml")
