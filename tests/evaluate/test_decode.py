@@ -296,3 +296,19 @@ def test_halved_projection_adds_the_layer_output(bias):
     got = decode._Halves.of(layer).add_to(residual, x)
     torch.testing.assert_close(got, residual + layer(x)[:, None], rtol=1e-6, atol=1e-6)
     assert decode._Halves.of(torch.nn.Linear(16, 9)) is None  # odd width: runs as the module
+
+
+def test_lean_takes_precomputed_image_features(tokenizer, tiny_model):
+    from imax.model.compose import vision_features
+
+    prompts = _prompts(tokenizer, tiny_model)
+    pixels = _pixels(len(prompts))
+    ids, mask = _left(prompts, tokenizer.pad_token_id)
+    with torch.no_grad():
+        features = vision_features(tiny_model, pixels)
+    expected = lean_greedy(tiny_model, ids, mask, pixels, 8, set())
+    assert lean_greedy(tiny_model, ids, mask, None, 8, set(), image_features=features) == expected
+    with pytest.raises(ValueError, match="exactly one"):
+        lean_greedy(tiny_model, ids, mask, pixels, 8, set(), image_features=features)
+    with pytest.raises(ValueError, match="exactly one"):
+        lean_greedy(tiny_model, ids, mask, None, 8, set())

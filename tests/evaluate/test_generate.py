@@ -81,3 +81,24 @@ def test_task_batches_group_by_task_and_cover_all():
     assert [t for t, _ in batches] == ["calculation", "calculation", "report", "vqa"]
     assert sorted(i for _, idx in batches for i in idx) == list(range(6))
     assert all(len({entries[i]["task"] for i in idx}) == 1 for _, idx in batches)
+
+
+def test_encode_images_only_for_the_lean_loop(tokenizer, tiny_model, monkeypatch):
+    from imax.evaluate import generate
+
+    entries = [{"image": "a.png"}, {"image": "b.png"}, {"image": "a.png"}]
+
+    class Collate:
+        def pixels(self, rows):
+            return torch.randn(len(rows), 1, 32, 32, generator=torch.Generator().manual_seed(len(rows)))
+
+    cache, why = generate.encode_images(tiny_model, entries, Collate(), batch_size=2, budget_gb=1.0)
+    assert why == "" and sorted(cache.row_of) == ["a.png", "b.png"]
+    assert generate.encode_images(tiny_model, entries, object(), 2, 1.0)[1].endswith(
+        "no pixels() to load images with"
+    )
+    monkeypatch.setattr("imax.evaluate.decode.fast_path_supported", lambda model: False)
+    assert generate.encode_images(tiny_model, entries, Collate(), 2, 1.0) == (
+        None,
+        "the model decodes through model.generate, which takes pixels",
+    )

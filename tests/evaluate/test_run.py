@@ -114,3 +114,23 @@ def test_cli_evaluate_writes_everything(tmp_path, base_dir):
 
     again = score_predictions(preds, TASKS, meteor=False, n_bootstrap=30, seed=0)
     assert again["multitask_average"] == pytest.approx(metrics["multitask_average"])
+
+
+def test_images_encoded_once_give_the_same_predictions(tmp_path, base_dir):
+    """Each test image carries three tasks (three batches): encoded once, the predictions are those of
+    running the tower in every batch; the meta says which way it ran."""
+    from imax.evaluate import evaluate_model
+    from imax.schema.config.evaluate import EvalConfig
+
+    data = _dataset(tmp_path / "data")
+    runs = {}
+    for name, gb in (("cached", 2.0), ("plain", 0.0)):
+        cfg = EvalConfig(model=base_dir, data=data, out=tmp_path / name, batch_size=2, bootstrap=0,
+                         meteor=False, vision_cache_gb=gb)  # fmt: skip
+        metrics = evaluate_model(cfg)
+        lines = (tmp_path / name / "predictions.jsonl").read_text().splitlines()
+        runs[name] = [json.loads(line)["output"] for line in lines], metrics["meta"]["generation"]
+    (cached, meta_cached), (plain, meta_plain) = runs["cached"], runs["plain"]
+    assert cached == plain and len(cached) == 9
+    assert meta_cached["vision_cache"]["images"] == 3
+    assert meta_plain["vision_cache"] == {"off": "disabled (vision_cache_gb = 0)"}

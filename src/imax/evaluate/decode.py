@@ -35,6 +35,8 @@ from transformers import LlavaForConditionalGeneration
 from transformers.cache_utils import Cache, DynamicLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from imax.model.compose import image_inputs
+
 # Generation-config fields that do not change greedy decoding: ids (passed explicitly), sampling
 # warpers (only applied when sampling; we never sample), output flags, and length limits (we pass
 # max_new_tokens). Any other field differing from its default (repetition_penalty, min_length,
@@ -387,17 +389,21 @@ def lean_greedy(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    pixel_values: torch.Tensor,
+    pixel_values: torch.Tensor | None,
     max_new_tokens: int,
     eos_token_ids: Collection[int],
+    image_features: torch.Tensor | None = None,
 ) -> list[list[int]]:
     """Greedy new tokens per row, cut before the first EOS (``fast_path_supported`` models only).
 
     Args:
         input_ids: long (B, L), LEFT-padded prompts (each ends at column L − 1).
         attention_mask: long (B, L), 0 on the pads.
-        pixel_values: float (B, C, S, S), one image per row.
+        pixel_values: float (B, C, S, S), one image per row; None when ``image_features`` are given.
         eos_token_ids: ids that end a row (empty: every row gets ``max_new_tokens`` tokens).
+        image_features: float (B, n_image, D), the rows' pre-projector vision features
+            (:func:`imax.model.compose.vision_features`, e.g. encoded once per image for all its
+            prompts); the prefill then skips the vision tower.
     Returns:
         B lists of generated ids (no prompt, no EOS).
     """
@@ -415,10 +421,13 @@ def lean_greedy(
     mask[:, 0, 0, :length] = attention_mask.bool()
     padded = not bool(attention_mask.all())
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    if (pixel_values is None) == (image_features is None):
+        raise ValueError("give exactly one of pixel_values and image_features")
+    vision = {"pixel_values": pixel_values} if image_features is None else image_inputs(inner, image_features)
     out = inner(
         input_ids=input_ids,
         attention_mask=attention_mask if padded else None,
-        pixel_values=pixel_values,
+        **vision,
         position_ids=positions,
         cache=cache,
         use_cache=True,

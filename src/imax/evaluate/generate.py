@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from imax.schema.records import TASK_NAMES
+
+if TYPE_CHECKING:
+    from imax.train.vision_cache import VisionFeatureCache
 
 Collate = Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]]
 """entries → {input_ids, attention_mask: long (B, L) left-padded; pixel_values: float (B, C, S, S)}."""
@@ -41,6 +44,7 @@ def greedy_generate(
     max_new_tokens: int,
     pad_token_id: int,
     eos_token_id: int | Sequence[int],
+    image_features: torch.Tensor | None = None,
 ) -> list[list[int]]:
     """New token ids per row, cut before the first EOS.
 
@@ -48,6 +52,8 @@ def greedy_generate(
         input_ids: long (B, L), LEFT-padded prompts (each ends at column L − 1).
         attention_mask: long (B, L), 0 on the pads.
         pixel_values: float (B, C, S, S), one image per row.
+        image_features: float (B, n_image, D), the same images' pre-projector vision features, used by
+            the lean loop instead of running the tower (``model.generate`` uses ``pixel_values``).
     Returns:
         B lists of generated ids (no prompt, no EOS, no padding).
     """
@@ -58,9 +64,9 @@ def greedy_generate(
     from imax.evaluate.decode import fast_path_supported, lean_greedy
 
     if fast_path_supported(model):
-        return lean_greedy(
-            model, input_ids, attention_mask, pixel_values, max_new_tokens, set(_ids(eos_token_id))
-        )
+        pixels = pixel_values if image_features is None else None
+        stops = set(_ids(eos_token_id))
+        return lean_greedy(model, input_ids, attention_mask, pixels, max_new_tokens, stops, image_features)
     return hf_greedy_generate(
         model, input_ids, attention_mask, pixel_values, max_new_tokens, pad_token_id, eos_token_id
     )
@@ -119,6 +125,32 @@ def _payload(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) and value else value
 
 
+def encode_images(
+    model: torch.nn.Module,
+    entries: Sequence[Mapping[str, Any]],
+    collate: Collate,
+    batch_size: int,
+    budget_gb: float,
+) -> tuple[VisionFeatureCache | None, str]:
+    """Vision features of every distinct image of ``entries``, encoded once: (cache, "") or (None, why
+    not). Batches are grouped by task, so an image with prompts for k tasks would otherwise go through
+    the vision tower k times (13 on the phantom's IMAX test split). Built only for models the lean loop
+    decodes (it takes features in place of pixels), from ``collate.pixels``, within ``budget_gb``."""
+    from imax.evaluate.decode import fast_path_supported
+    from imax.train.vision_cache import build_vision_cache
+
+    pixels = getattr(collate, "pixels", None)
+    if not fast_path_supported(model):
+        return None, "the model decodes through model.generate, which takes pixels"
+    if pixels is None:
+        return None, f"{type(collate).__name__} has no pixels() to load images with"
+    device = next(model.parameters()).device
+    model.eval()
+    return build_vision_cache(
+        model, entries, pixels, chunk=batch_size, budget_gb=budget_gb, device=device, require_frozen=False
+    )
+
+
 def generate_predictions(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -127,12 +159,15 @@ def generate_predictions(
     tasks: Mapping[str, Any],
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    vision_cache: VisionFeatureCache | None = None,
 ) -> list[dict[str, Any]]:
     """Generate an answer for every entry; returns prediction dicts in ``entries`` order.
 
     Each prediction: ``id, dicom_id, task, prompt`` (the instruction), ``query``, ``reference`` (the
     entry's answer payload), ``output`` (decoded text, special tokens dropped). Parsing and scoring
     happen in :mod:`imax.evaluate.score`. ``progress(done, total)`` is called after every batch.
+    ``vision_cache`` (:func:`encode_images`): the entries' image features, used instead of running the
+    vision tower in every batch.
     """
     model.eval()
     pad = tokenizer.pad_token_id
@@ -148,6 +183,7 @@ def generate_predictions(
             max_new_tokens=int(tasks[task].max_new_tokens),
             pad_token_id=pad,
             eos_token_id=eos,
+            image_features=vision_cache.lookup(batch["image"]) if vision_cache is not None else None,
         )
         for i, ids in zip(idx, new, strict=True):
             outputs[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()

@@ -164,7 +164,7 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     """
     from imax.data import PromptCollator, load_entries, read_data_root
     from imax.evaluate.decode import fast_path_supported  # torch only when a model is evaluated
-    from imax.evaluate.generate import generate_predictions
+    from imax.evaluate.generate import encode_images, generate_predictions
     from imax.model import num_image_tokens
     from imax.tasks import TASKS
 
@@ -177,7 +177,10 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         tokenizer, num_image_tokens(model), image_size, read_data_root(cfg.data), cfg.max_length
     )
     start = time.perf_counter()
-    predictions = generate_predictions(model, tokenizer, entries, collate, TASKS, cfg.batch_size, progress)
+    cache, no_cache = encode_images(model, entries, collate, cfg.batch_size, cfg.vision_cache_gb)
+    predictions = generate_predictions(
+        model, tokenizer, entries, collate, TASKS, cfg.batch_size, progress, vision_cache=cache
+    )
     seconds = time.perf_counter() - start
 
     scorers, unavailable = load_plugins({"chexbert": cfg.chexbert_path, "radgraph": cfg.radgraph_path})
@@ -200,13 +203,14 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         "config": to_dict(cfg),
         "n_entries": len(entries),
         "data_manifest_id": json.loads(manifest.read_text()).get("id") if manifest.is_file() else None,
-        # Wall time of generation alone (prompt collation included, scoring not): what a batch size or
-        # decoder change buys. The decoder is the lean loop or model.generate (imax.evaluate.decode).
+        # Wall time of generation alone (image encoding and prompt collation included, scoring not):
+        # what a batch size or decoder change buys. The decoder is the lean loop or model.generate.
         "generation": {
             "seconds": round(seconds, 3),
             "samples_per_s": round(len(entries) / seconds, 3),
             "decoder": "lean_greedy" if fast_path_supported(model) else "model.generate",
             "batch_size": cfg.batch_size,
+            "vision_cache": cache.summary() if cache is not None else {"off": no_cache},
         },
     }
     write_outputs(cfg.out, parse_predictions(predictions, TASKS), metrics)

@@ -17,11 +17,12 @@ import polars as pl
 import torch
 
 from imax.data import PromptCollator, TrainCollator
-from imax.evaluate.generate import generate_predictions
+from imax.evaluate.generate import encode_images, generate_predictions
 from imax.tasks import TASKS
 from imax.tasks.base import TaskSpec
 from imax.tasks.rec import payload_box
 from imax.train.loop import answer_losses, per_row_sums
+from imax.train.vision_cache import VisionFeatureCache
 
 
 def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict[str, Any]]:
@@ -49,13 +50,16 @@ def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec
 
 @torch.inference_mode()
 def answer_loglik(model: torch.nn.Module, collate: TrainCollator, entries: Sequence[Mapping[str, Any]],
-                  batch_size: int) -> list[float]:
-    """Mean log-likelihood per entry of its ``response`` (+ EOS) given image and instruction."""
+                  batch_size: int, vision_cache: VisionFeatureCache | None = None) -> list[float]:
+    """Mean log-likelihood per entry of its ``response`` (+ EOS) given image and instruction
+    (``vision_cache``: the images' features, instead of running the vision tower per batch)."""
     model.eval()
     out: list[float] = []
     for k in range(0, len(entries), batch_size):
         batch = collate(entries[k : k + batch_size])
-        sums, counts = per_row_sums(*answer_losses(model, batch), len(batch["input_ids"]))
+        features = vision_cache.lookup(batch["image"]) if vision_cache is not None else None
+        losses = answer_losses(model, batch, image_features=features)
+        sums, counts = per_row_sums(*losses, len(batch["input_ids"]))
         out += (-(sums / counts.clamp(min=1))).float().tolist()
     return out
 
@@ -68,10 +72,15 @@ def pseudo_label(
     train_collate: TrainCollator,
     batch_size: int,
     tasks: Mapping[str, TaskSpec] = TASKS,
+    vision_cache_gb: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Generate, parse and score every entry; returns them with ``output``, ``parsed`` (payload or None),
-    ``confidence`` (None when unparseable), and ``answer``/``response`` filled for parseable ones."""
-    preds = generate_predictions(model, tokenizer, entries, prompt_collate, tasks, batch_size=batch_size)
+    ``confidence`` (None when unparseable), and ``answer``/``response`` filled for parseable ones.
+    ``vision_cache_gb`` > 0: each image is encoded once for all its queries and both passes
+    (:func:`imax.evaluate.generate.encode_images`), when its features fit."""
+    cache, _ = encode_images(model, entries, prompt_collate, batch_size, vision_cache_gb)
+    preds = generate_predictions(model, tokenizer, entries, prompt_collate, tasks, batch_size=batch_size,
+                                 vision_cache=cache)
     labelled: list[dict[str, Any]] = []
     for entry, pred in zip(entries, preds, strict=True):
         spec = tasks[entry["task"]]
@@ -86,7 +95,7 @@ def pseudo_label(
             row["response"] = spec.format_answer(query, parsed)
         labelled.append(row)
     scorable = [r for r in labelled if r["parsed"] is not None]
-    for r, c in zip(scorable, answer_loglik(model, train_collate, scorable, batch_size), strict=True):
+    for r, c in zip(scorable, answer_loglik(model, train_collate, scorable, batch_size, cache), strict=True):
         r["confidence"] = c
     return labelled
 

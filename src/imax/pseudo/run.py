@@ -70,7 +70,8 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
     root = read_data_root(data)
     prompt = PromptCollator(tokenizer, n_img, size, root, cfg.train.max_length)
     scorer = TrainCollator(tokenizer, n_img, size, root, cfg.train.max_length)
-    generated = pseudo_label(model, tokenizer, todo, prompt, scorer, cfg.batch_size)
+    generated = pseudo_label(model, tokenizer, todo, prompt, scorer, cfg.batch_size,
+                             vision_cache_gb=cfg.train.vision_cache_gb)
     thresholds = confidence_thresholds(generated, cfg.min_confidence, cfg.keep_fraction)
     kept = keep_confident(generated, thresholds)
     kept += derive_reg([r for r in kept if r["task"] == "rec"], cfg.seed)

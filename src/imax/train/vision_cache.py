@@ -72,6 +72,7 @@ def build_vision_cache(
     budget_gb: float,
     device: torch.device,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    require_frozen: bool = True,
 ) -> tuple[VisionFeatureCache | None, str]:
     """Encode every distinct image of ``entries`` (field ``image``) once; (cache, "") or (None, why not).
 
@@ -79,10 +80,12 @@ def build_vision_cache(
         pixels: entries → float (B, C, S, S), the collator's own image loading (same pixels as training).
         chunk: images per vision forward.
         autocast: the training forward's autocast context factory (features must match what it computes).
+        require_frozen: refuse when a tower parameter trains (the features would go stale during
+            training); inference callers (evaluation, pseudo-labelling) pass False.
     """
     if budget_gb <= 0:
         return None, "disabled (vision_cache_gb = 0)"
-    if not tower_is_frozen(model):
+    if require_frozen and not tower_is_frozen(model):
         return None, "the vision tower trains"
     by_path = {e["image"]: e for e in entries}
     paths = sorted(by_path)
@@ -103,6 +106,8 @@ def build_vision_cache(
     return cache, ""
 
 
-def _encode(model: nn.Module, pixel_values: torch.Tensor, device: torch.device, autocast: Callable) -> torch.Tensor:
+def _encode(
+    model: nn.Module, pixel_values: torch.Tensor, device: torch.device, autocast: Callable
+) -> torch.Tensor:
     with autocast():
         return vision_features(model, pixel_values.to(device))

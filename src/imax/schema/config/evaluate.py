@@ -24,6 +24,9 @@ class EvalConfig:
     """Evaluate only these tasks (empty: every task present in the split)."""
     batch_size: int = 32
     """Prompts per generate() call (batches never mix tasks)."""
+    vision_cache_gb: float = 2.0
+    """Encode each test image once for all its prompts when the features fit in this many GB (0: run
+    the vision tower in every batch)."""
     max_samples: int | None = None
     """Cap on entries per task, taken in a seeded shuffle (None: all)."""
     seed: int = 0
