@@ -53,3 +53,49 @@ def test_thresholds_are_explicit_or_the_keep_fraction_quantile():
     assert len(keep_confident([r | {"parsed": {}} for r in rows], th)) == 2  # two vqa pass, report fails
     with pytest.raises(ValueError):
         confidence_thresholds(rows, {}, keep_fraction=0.0)
+
+
+def test_pseudo_label_with_images_encoded_once_matches_per_batch_encoding(tmp_path):
+    """Three queries per image: encoded once (both the generation and the likelihood pass read the
+    cache), the labels and confidences are those of running the tower in every batch."""
+    import numpy as np
+    from PIL import Image
+
+    from imax.data import PromptCollator, TrainCollator
+    from imax.model import build_model, num_image_tokens, train_tokenizer
+    from imax.pseudo.label import pseudo_label
+    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.tasks import TASK_TOKENS
+
+    rng = np.random.default_rng(0)
+    queries = [("calculation", {"measure": "ctr"}), ("multilabel", {"label_space": "chexpert14"}),
+               ("vqa", {"question": "Is there an effusion?", "content_type": "presence",
+                        "semantic_type": "verify"})]  # fmt: skip
+    entries = []
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        for task, query in queries:
+            entries.append({"id": f"{i}:{task}", "dicom_id": str(i), "task": task, "query": json.dumps(query),
+                            "instruction": TASKS[task].render_instruction(query, 0), "response": "",
+                            "image": f"{i}.png"})  # fmt: skip
+    tok = train_tokenizer([e["instruction"] for e in entries] * 5 + ["0.50 yes no Edema"] * 5, TASK_TOKENS, 300)
+    cfg = ModelConfig(
+        vision=VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
+                              intermediate_size=64),
+        text=TextSettings(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=2, intermediate_size=48,
+                          max_position_embeddings=256),
+        vocab_size=300, seed=0,
+    )  # fmt: skip
+    model = build_model(cfg, tok).eval()
+    n_image = num_image_tokens(model)
+    prompt = PromptCollator(tok, n_image, 32, tmp_path, 256)
+    train = TrainCollator(tok, n_image, 32, tmp_path, 256)
+    cached = pseudo_label(model, tok, entries, prompt, train, batch_size=2, vision_cache_gb=1.0)
+    plain = pseudo_label(model, tok, entries, prompt, train, batch_size=2, vision_cache_gb=0.0)
+    assert [r["output"] for r in cached] == [r["output"] for r in plain]
+    assert [r["parsed"] for r in cached] == [r["parsed"] for r in plain]
+    scored = [(a["confidence"], b["confidence"]) for a, b in zip(cached, plain, strict=True)
+              if b["confidence"] is not None]  # fmt: skip
+    assert scored, "the tiny model should give some parseable answer to score"
+    for a, b in scored:
+        assert a == pytest.approx(b, abs=1e-5)
