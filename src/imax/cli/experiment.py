@@ -9,8 +9,13 @@ HELP = "Run IMAX vs DMAX vs pseudo-IMAX end to end (phantom by default) and writ
 
 
 def run(cfg: ExperimentConfig) -> int:
+    from transformers.utils import logging as hf_logging
+
     from imax.experiment import run_experiment
 
+    # The study reloads the base and its checkpoints a dozen times; transformers' per-load "Loading
+    # weights" bar would bury imax's own stage lines (single-model commands keep it).
+    hf_logging.disable_progress_bar()
     results = run_experiment(cfg)
     runs = results["runs"]
     print("\nmulti-task average: " + ", ".join(
