@@ -44,7 +44,7 @@ N_CHEXPERT, N_VQA, N_VQA_IMAGES = 227_827, 377_391, 95_000
 EDEMA = {"regex": 6_710, "expert": 485, "consensus": 141}
 CXRLT_TRAIN, CXRLT_DEV = 264_849, 37_420
 VECTORISED_SIDES = {"rec": 1, "reg": 1}
-"""Render sides (instruction, response) per task that imax.build.render does without the task table."""
+"""Render sides (instruction, response) per task that imax.builders.render does without the task table."""
 
 
 # ---- generation (not timed) ----------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def _load_tables(where: Path, replicate: int):
 
 def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | None, replicate: int) -> None:
     """Read (or load saved tables) + build; prints one JSON line with stage seconds and sizes."""
-    from imax.build import build_dataset
+    from imax.builders import build_dataset
     from imax.schema.config.build import BuildConfig
     from imax.schema.config.sources import SourcesConfig
     from imax.sources import read_sources
@@ -301,7 +301,7 @@ def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | 
         # the synthetic CheXmask masks come from 128 templates per region, so rec/reg renders dedupe far
         # more than real (unique) boxes would: project the entries stage with every render distinct.
         # Only the sides rendered by the task table count: the box texts (rec response, reg
-        # instruction) are vectorised (imax.build.render; ~1.5 s per 1M distinct boxes).
+        # instruction) are vectorised (imax.builders.render; ~1.5 s per 1M distinct boxes).
         "render_s_if_all_distinct": round(sum((2 - VECTORISED_SIDES.get(t, 0)) * n * us[t] / 1e6 for t, n in
                                               result.stats["per_task_entries"].items()), 1),
         # ru_maxrss: KiB on Linux, the peak of this process (read + build only: it started fresh)

@@ -1,6 +1,6 @@
 """Fakes for the report tests: a realistic ``results.json`` and a tiny built dataset, both in tmp_path.
 
-Imported by name (``from report_fakes import ...``); ``conftest.py`` wraps them as fixtures.
+Imported by name (``from .report_fakes import ...``); ``conftest.py`` wraps them as fixtures.
 
 The fake images are drawn with PIL (a dark field, two lung fields, a heart) so thumbnails and box
 overlays look like the real thing in the screenshots. ``assert_self_contained`` is the shared check that

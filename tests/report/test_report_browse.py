@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from report_fakes import assert_self_contained
+from .report_fakes import assert_self_contained
 
 from imax.cli import main
 from imax.report import write_browser

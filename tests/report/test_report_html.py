@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fakes import assert_self_contained, draw_xray, make_results
+from .report_fakes import assert_self_contained, draw_xray, make_results
 
 from imax.report import numbers as nb
 from imax.report import tables, write_report

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium import render, requires_chromium
+from .chromium import render, requires_chromium
 from PIL import Image
-from report_fakes import make_dataset
+from .report_fakes import make_dataset
 
 from imax.report import write_browser
 

@@ -9,7 +9,7 @@ HELP = "Build an IMAX (image-centric) or DMAX (decentralized) instruction datase
 
 
 def run(cfg: BuildConfig) -> int:
-    from imax.build import build_from_sources, format_accounting
+    from imax.builders import build_from_sources, format_accounting
 
     result = build_from_sources(cfg)
     print(format_accounting(result))

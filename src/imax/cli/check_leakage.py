@@ -20,7 +20,7 @@ POSITIONAL = ("dir",)
 
 
 def run(cfg: Config) -> int:
-    from imax.build import check_leakage
+    from imax.builders import check_leakage
 
     report = check_leakage(cfg.dir)
     if report.ok:

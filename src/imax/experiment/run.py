@@ -47,10 +47,10 @@ def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     """Phantom (if no real sources), then both builds from ONE read of the sources.
 
     Both builds get the same per-task cap: the largest for which DMAX can match IMAX's volumes
-    (:func:`imax.build.fit_entry_cap`). Returns every canonical annotation of the sources (held-out
+    (:func:`imax.builders.fit_entry_cap`). Returns every canonical annotation of the sources (held-out
     truth for the pseudo-label quality report), cached as data/truth_annotations.parquet.
     """
-    from imax.build import build_dataset, fit_entry_cap
+    from imax.builders import build_dataset, fit_entry_cap
     from imax.sources import read_sources
 
     if plan.phantom is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from imax.build.stats import dataset_stats
+from imax.builders.stats import dataset_stats
 from imax.schema.records import ENTRY_COLUMNS, polars_schema
 
 COPIED = ("images.parquet", "tasks.json", "quarantine.csv")

@@ -141,7 +141,7 @@ def make_pool(cfg: PretrainConfig, root: Path, *, patients: int | None = None, s
     """Generate a pool phantom (default: the preset's patients, seed ``cfg.phantom_seed``) and build all its
     images into a dataset; ``held_out=False`` puts every patient in train (the vision pool: the probe's
     held-out images come from the language pool, whose seed differs)."""
-    from imax.build import build_from_sources
+    from imax.builders import build_from_sources
     from imax.phantom import generate
     from imax.schema.config.build import BuildConfig
     from imax.schema.config.phantom import PhantomConfig

@@ -2,7 +2,7 @@
 
 IMAX and DMAX built with the same ``seed``, split fractions, ``min_tasks`` and caps share one test set
 (byte for byte) and have equal per-task entry volumes in train and val; they differ only in how the
-annotations spread over images (see :mod:`imax.build.select`).
+annotations spread over images (see :mod:`imax.builders.select`).
 """
 
 from __future__ import annotations

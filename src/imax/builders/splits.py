@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from imax.build.hashing import seeded_unit
+from imax.builders.hashing import seeded_unit
 
 SPLIT_SALT = 0x5EED_5B17
 """Salt of the patient hash (keeps it independent of the other seeded draws)."""

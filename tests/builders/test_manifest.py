@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from imax.build.manifest import file_sha256, manifest_id
+from imax.builders.manifest import file_sha256, manifest_id
 
 
 def test_id_ignores_paths_but_not_content(built: dict[str, Any]) -> None:

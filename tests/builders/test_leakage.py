@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from imax.build import check_leakage
+from imax.builders import check_leakage
 from imax.cli import main
 from imax.schema.errors import MissingPathError
 

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from imax.build import DmaxPoolError, build_dataset, check_leakage
+from imax.builders import DmaxPoolError, build_dataset, check_leakage
 from imax.cli import main
 from imax.schema.config.build import BuildConfig
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imax.build import DmaxPoolError, build_dataset
+from imax.builders import DmaxPoolError, build_dataset
 from imax.schema.config.build import BuildConfig
 
 
@@ -86,7 +86,7 @@ def test_min_tasks_changes_eligibility(synth_tables, fake_tasks) -> None:
 @given(st.integers(0, 10_000), st.integers(1, 3), st.sampled_from([None, 40, 80]))
 def test_dmax_volumes_exact_or_loud(seed: int, cap: int, max_entries: int | None) -> None:
     """Property: DMAX either matches IMAX's per-split, per-task volumes exactly under the cap, or raises."""
-    from _build_synth import FAKE_TASKS, make_tables  # session fixtures cannot feed hypothesis examples
+    from ._build_synth import FAKE_TASKS, make_tables  # session fixtures cannot feed hypothesis examples
 
     tables = make_tables(60, seed=seed)
     cfg = {"seed": seed, "max_entries_per_task": max_entries}
@@ -105,9 +105,9 @@ def test_dmax_volumes_exact_or_loud(seed: int, cap: int, max_entries: int | None
 
 def test_prepare_order_is_the_string_sort(synth_tables, monkeypatch) -> None:
     """Integer ranks (packed or not) order rows exactly as sorting on the strings does."""
-    from imax.build import select
-    from imax.build.splits import with_splits
-    from imax.build.store import make_store
+    from imax.builders import select
+    from imax.builders.splits import with_splits
+    from imax.builders.store import make_store
 
     store = make_store(synth_tables)
     images = with_splits(store.images, 0, 0.05, 0.1)
@@ -122,7 +122,7 @@ def test_prepare_order_is_the_string_sort(synth_tables, monkeypatch) -> None:
 
 
 def test_sort_order_fallbacks() -> None:
-    from imax.build.select import _sort_order
+    from imax.builders.select import _sort_order
 
     df = pl.DataFrame({"_img": [1, 0, 1, 0], "task": ["b", "a", "a", "a"], "source": ["s"] * 4,
                        "query": ["q2", "q1", "q1", "q0"]})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from imax.build import make_store, write_store
-from imax.build.store import ORPHAN_REASON
+from imax.builders import make_store, write_store
+from imax.builders.store import ORPHAN_REASON
 from imax.schema.errors import InputError
 from imax.sources.base import SourceTables
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from imax.build.hashing import seeded_unit, splitmix64, str_keys
+from imax.builders.hashing import seeded_unit, splitmix64, str_keys
 
 
 def test_splitmix64_golden() -> None:

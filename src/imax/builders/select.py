@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from imax.build.hashing import seeded_unit, str_keys
+from imax.builders.hashing import seeded_unit, str_keys
 from imax.schema.config.build import BuildConfig
 from imax.schema.errors import ImaxError
 

@@ -8,7 +8,7 @@ pair). Many entries share a query (calculation, report, multiclass, multilabel, 
 cost is one call per distinct pair: 2–6 µs for text tasks, measured on 2 busy cores by
 benchmarks/build.py (``render_us_per_call``). Real CheXmask boxes are distinct per image (~1M per task
 at MIMIC size), so the box texts — rec responses and reg instructions — are rendered vectorised
-(:mod:`imax.build.render`, checked against the task table) instead of 6–12 µs Python calls."""
+(:mod:`imax.builders.render`, checked against the task table) instead of 6–12 µs Python calls."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from imax.build import render
-from imax.build.hashing import seeded_unit, splitmix64, str_keys
+from imax.builders import render
+from imax.builders.hashing import seeded_unit, splitmix64, str_keys
 from imax.schema.records import ENTRY_COLUMNS, TASK_NAMES, polars_schema
 from imax.tasks.base import TaskSpec
 
@@ -46,7 +46,7 @@ def make_entries(
     extra_columns: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Render ENTRY_COLUMNS for selected annotation ``rows`` (with split and k), sorted by split, image,
-    task, k. ``rows`` from :func:`imax.build.select.prepare` carry ``image`` and ``_key``; otherwise the
+    task, k. ``rows`` from :func:`imax.builders.select.prepare` carry ``image`` and ``_key``; otherwise the
     path is joined from ``images``. ``calls`` (optional) receives the task-table calls per task;
     ``extra_columns`` of ``rows`` (e.g. ``meta``) are kept after ENTRY_COLUMNS, in the same row order.
     """
@@ -107,7 +107,7 @@ def make_entries(
 def _in_entry_order(out: pl.DataFrame) -> pl.DataFrame:
     """Rows sorted by split, image, task, k.
 
-    Rows from :func:`imax.build.select.prepare` carry ``_row``, their place in (image, task, k) order: the
+    Rows from :func:`imax.builders.select.prepare` carry ``_row``, their place in (image, task, k) order: the
     order is then (split, _row), a check away for IMAX (whose selection keeps that order) and an integer
     sort for DMAX; other rows are sorted on the columns themselves (integers lead: fast)."""
     if "_row" not in out.columns:

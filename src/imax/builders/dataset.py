@@ -18,13 +18,13 @@ from typing import Any
 
 import polars as pl
 
-from imax.build.entries import make_entries
-from imax.build.export import write_hf, write_llava
-from imax.build.manifest import file_sha256, make_manifest
-from imax.build.select import prepare, select_dmax, select_imax, select_test
-from imax.build.splits import with_splits
-from imax.build.stats import dataset_stats, task_accounting
-from imax.build.store import make_store
+from imax.builders.entries import make_entries
+from imax.builders.export import write_hf, write_llava
+from imax.builders.manifest import file_sha256, make_manifest
+from imax.builders.select import prepare, select_dmax, select_imax, select_test
+from imax.builders.splits import with_splits
+from imax.builders.stats import dataset_stats, task_accounting
+from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
 from imax.sources.base import SourceTables

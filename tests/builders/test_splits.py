@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imax.build.splits import patient_splits, with_splits
+from imax.builders.splits import patient_splits, with_splits
 
 
 def test_golden_values_are_stable() -> None:

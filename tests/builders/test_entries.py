@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from imax.build import build_dataset, make_store
-from imax.build.entries import make_entries
-from imax.build.select import prepare
-from imax.build.splits import with_splits
+from imax.builders import build_dataset, make_store
+from imax.builders.entries import make_entries
+from imax.builders.select import prepare
+from imax.builders.splits import with_splits
 from imax.schema.config.build import BuildConfig
 
 
@@ -43,7 +43,7 @@ def test_real_task_table_renders_every_task(synth_tables) -> None:
 
 def test_wide_keys_fall_back_to_struct_joins(synth_tables, fake_tasks, monkeypatch) -> None:
     """When codes do not fit one 64-bit key the render joins use struct keys: same entries."""
-    from imax.build import entries
+    from imax.builders import entries
 
     rows, images = _rows(synth_tables)
     packed = make_entries(rows, images, fake_tasks, seed=5)

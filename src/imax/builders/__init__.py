@@ -4,11 +4,11 @@ Public API: :func:`build_dataset` (tables in, dataset out), :func:`build_from_so
 sources first; the ``imax build`` path), :func:`check_leakage`, :func:`make_store`.
 """
 
-from imax.build.capfit import fit_entry_cap
-from imax.build.dataset import BuildResult, build_dataset, build_from_sources, format_accounting, write_build
-from imax.build.leakage import LeakageReport, check_leakage
-from imax.build.select import DmaxPoolError
-from imax.build.store import Store, make_store, write_store
+from imax.builders.capfit import fit_entry_cap
+from imax.builders.dataset import BuildResult, build_dataset, build_from_sources, format_accounting, write_build
+from imax.builders.leakage import LeakageReport, check_leakage
+from imax.builders.select import DmaxPoolError
+from imax.builders.store import Store, make_store, write_store
 
 __all__ = [
     "BuildResult",

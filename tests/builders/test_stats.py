@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from imax.build.stats import dataset_stats, leaked_patients
+from imax.builders.stats import dataset_stats, leaked_patients
 
 
 def _entries() -> pl.DataFrame:

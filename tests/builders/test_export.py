@@ -36,7 +36,7 @@ def test_hf_parquet_loads_with_datasets(built: dict[str, Any], monkeypatch: pyte
 def test_llava_lines_escape_awkward_text(tmp_path) -> None:
     import polars as pl
 
-    from imax.build.export import write_llava
+    from imax.builders.export import write_llava
 
     text = 'a "quoted", multi\nline\ttext — with ünïcode and a backslash \\ and {<1><2><3><4>}'
     entries = pl.DataFrame({"id": ["d:report:0"], "image": ["files/p10/x.jpg"], "instruction": ["[caption] " + text],
@@ -51,7 +51,7 @@ def test_llava_lines_escape_awkward_text(tmp_path) -> None:
 
 
 def test_llava_written_in_chunks_is_the_same_file(built: dict[str, Any], tmp_path, monkeypatch) -> None:
-    from imax.build import export
+    from imax.builders import export
 
     entries = built["imax"].entries
     export.write_llava(entries, tmp_path / "one")
@@ -66,7 +66,7 @@ def test_exports_of_interleaved_splits_match_the_filtered_ones(built: dict[str, 
     """Splits not in one block (split_rows falls back to a filter) give the same files as in blocks."""
     import polars as pl
 
-    from imax.build import export
+    from imax.builders import export
 
     entries = built["imax"].entries
     export.write_llava(entries, tmp_path / "blocks")
@@ -81,6 +81,6 @@ def test_exports_of_interleaved_splits_match_the_filtered_ones(built: dict[str, 
 
 def llava_of(entries: Any) -> str:
     """The reference JSONL text: one line per entry from ``llava_lines``."""
-    from imax.build.export import llava_lines
+    from imax.builders.export import llava_lines
 
     return "".join(line + "\n" for line in llava_lines(entries).to_list())

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from _build_synth import BUILD_KW, FAKE_TASKS, make_tables
+from ._build_synth import BUILD_KW, FAKE_TASKS, make_tables
 
 from imax.sources.base import SourceTables
 from imax.tasks.base import TaskSpec
@@ -30,7 +30,7 @@ def synth_tables() -> SourceTables:
 @pytest.fixture(scope="session")
 def built(synth_tables: SourceTables, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """IMAX and DMAX built once from the same synthetic tables (fake task table): mode → BuildResult."""
-    from imax.build import build_dataset
+    from imax.builders import build_dataset
     from imax.schema.config.build import BuildConfig
 
     root = tmp_path_factory.mktemp("built")

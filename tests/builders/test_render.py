@@ -8,7 +8,7 @@ import json
 import numpy as np
 import polars as pl
 
-from imax.build import render
+from imax.builders import render
 from imax.tasks import TASKS
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from imax.build import build_dataset, check_leakage
-from imax.build.manifest import manifest_id
+from imax.builders import build_dataset, check_leakage
+from imax.builders.manifest import manifest_id
 from imax.schema.config.build import BuildConfig
 from imax.schema.records import ENTRY_COLUMNS
 

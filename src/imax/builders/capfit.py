@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import polars as pl
 
-from imax.build.select import DmaxPoolError, prepare, select_dmax, select_imax
-from imax.build.splits import with_splits
-from imax.build.store import make_store
+from imax.builders.select import DmaxPoolError, prepare, select_dmax, select_imax
+from imax.builders.splits import with_splits
+from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
 from imax.sources.base import SourceTables
 
