@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from ._build_synth import BUILD_KW, FAKE_TASKS, make_tables
 
 from imax.sources.base import SourceTables
 from imax.tasks.base import TaskSpec
+
+from ._build_synth import BUILD_KW, FAKE_TASKS, make_tables
 
 
 @pytest.fixture(scope="session")

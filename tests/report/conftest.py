@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from .report_fakes import make_dataset, make_results
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from .report_fakes import assert_self_contained
 
 from imax.cli import main
 from imax.report import write_browser
 from imax.schema.errors import MissingPathError
+
+from .report_fakes import assert_self_contained
 
 
 def test_page_shows_every_record_and_entry(dataset: Path):

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from .report_fakes import assert_self_contained, draw_xray, make_results
 
 from imax.report import numbers as nb
 from imax.report import tables, write_report
 from imax.schema.errors import ImaxError, MissingPathError
 from imax.schema.records import TASK_NAMES
+
+from .report_fakes import assert_self_contained, draw_xray, make_results
 
 SECTION_IDS = ("results", "dataset", "fisher", "loss", "pseudo", "gallery", "details")
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .chromium import render, requires_chromium
 from PIL import Image
-from .report_fakes import make_dataset
 
 from imax.report import write_browser
+
+from .chromium import render, requires_chromium
+from .report_fakes import make_dataset
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 

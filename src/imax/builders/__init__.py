@@ -5,7 +5,13 @@ sources first; the ``imax build`` path), :func:`check_leakage`, :func:`make_stor
 """
 
 from imax.builders.capfit import fit_entry_cap
-from imax.builders.dataset import BuildResult, build_dataset, build_from_sources, format_accounting, write_build
+from imax.builders.dataset import (
+    BuildResult,
+    build_dataset,
+    build_from_sources,
+    format_accounting,
+    write_build,
+)
 from imax.builders.leakage import LeakageReport, check_leakage
 from imax.builders.select import DmaxPoolError
 from imax.builders.store import Store, make_store, write_store
