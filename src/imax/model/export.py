@@ -1,4 +1,5 @@
-"""Export a fine-tuned model: LoRA merged into the weights, loadable by plain transformers.
+"""Export a fine-tuned model: LoRA merged into the weights, saved with the base's tokenizer, processor and
+chat template, so ``AutoProcessor`` + ``LlavaForConditionalGeneration`` load it with no imax code.
 
 Checkpoint layout read here (written by ``imax.train``)::
 
@@ -16,9 +17,9 @@ import warnings
 from pathlib import Path
 
 from peft import PeftModel
-from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast
+from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast, ProcessorMixin
 
-from imax.model.build import load_base
+from imax.model.build import load_base, load_processor
 from imax.schema.errors import MissingPathError
 
 ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json")
@@ -26,7 +27,11 @@ ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json")
 
 
 def merge_and_save(
-    peft_model: PeftModel, tokenizer: PreTrainedTokenizerFast, out: Path, inplace: bool = False
+    peft_model: PeftModel,
+    tokenizer: PreTrainedTokenizerFast,
+    out: Path,
+    inplace: bool = False,
+    processor: ProcessorMixin | None = None,
 ) -> LlavaForConditionalGeneration:
     """Fold the LoRA deltas and the trained projector copy into a plain LLaVA model and save it to ``out``.
 
@@ -41,6 +46,8 @@ def merge_and_save(
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if processor is not None:  # image processor + processor config + chat template: AutoProcessor loads `out`
+        processor.save_pretrained(out)
     return merged
 
 
@@ -81,12 +88,15 @@ def export_checkpoint(checkpoint: Path, out: Path, base: Path | None = None, mer
     """
     checkpoint, out = Path(checkpoint), Path(out)
     peft_model, tokenizer = load_adapter_checkpoint(checkpoint, base)
+    # The base's own processor (image processor, chat template) travels with the export.
+    processor = load_processor(base if base is not None else checkpoint, peft_model)
     if merge:
-        merge_and_save(peft_model, tokenizer, out, inplace=True)
+        merge_and_save(peft_model, tokenizer, out, inplace=True, processor=processor)
     else:
         out.mkdir(parents=True, exist_ok=True)
         peft_model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
+        processor.save_pretrained(out / "adapter")
         base_dir = base if base is not None else base_path_of(checkpoint)
         (out / "base.json").write_text(json.dumps({"path": str(Path(base_dir).resolve())}, indent=2))
     for name in ARTIFACTS:

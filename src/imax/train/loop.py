@@ -50,13 +50,15 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 
-from imax.data import ImageCache, TrainCollator, load_entries
+from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
     build_model,
     check_trainable,
     image_inputs,
     load_base,
+    load_processor,
+    model_config_of,
     num_image_tokens,
     save_base,
     train_tokenizer,
@@ -72,7 +74,7 @@ from imax.train.schedule import lr_at, warmup_steps
 from imax.train.vision_cache import build_vision_cache
 
 IGNORE = -100
-ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json")
+ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "interface.json")
 FISHER_NAMES = ("initial", "early", "mid", "late")
 
 
@@ -221,10 +223,15 @@ def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: A
     return target, {"path": str(target.resolve()), "tiny_config_hash": config_hash(cfg.model)}
 
 
-def write_artifacts(cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any]) -> None:
-    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` into ``OUT``."""
+def write_artifacts(
+    cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any], interface: ModelInterface | None = None
+) -> None:
+    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` (and ``interface.json``: the
+    checkpoint's chat template, image token count and image preprocessing) into ``OUT``."""
     from imax.tasks import TASKS
 
+    if interface is not None:
+        ckpt.write_json(cfg.out / "interface.json", interface.describe())
     save_yaml(cfg, cfg.out / "config.yaml")
     ckpt.write_json(cfg.out / "tasks.json", {name: spec.describe() for name, spec in TASKS.items()})
     ckpt.write_json(
@@ -244,6 +251,7 @@ def save_checkpoint(
     names: list[str],
     state: dict[str, Any],
     tokenizer: Any = None,
+    processor: Any = None,
 ) -> Path:
     """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part)."""
     root = ckpt.checkpoint_root(cfg.out)
@@ -255,7 +263,7 @@ def save_checkpoint(
         if cfg.finetune == "lora":
             unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True)
         else:  # a full fine-tune is a new base: loadable with load_base(CKPT / "model")
-            save_base(unwrapped, tokenizer, tmp / "model")
+            save_base(unwrapped, tokenizer, tmp / "model", processor=processor)
         ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors")
         ckpt.save_optimizer(optimizer, tmp, names)
         ckpt.write_json(tmp / "state.json", state)
@@ -320,11 +328,19 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     # -- model: base (frozen) + LoRA on the LM + trainable projector. Same seed on every rank.
     base_dir, base_info = resolve_base(cfg, entries, accelerator)
-    if is_main:
-        write_artifacts(cfg, manifest, base_info)
     set_seed(cfg.seed)
     model, tokenizer = load_base(base_dir)
-    n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
+    # The checkpoint's own processor defines the inputs: chat template, image token count, pixels.
+    processor = load_processor(base_dir, model)
+    interface = ModelInterface.from_processor(processor, num_image_tokens(model))
+    cfg.model = model_config_of(model, tokenizer, cfg.model)  # config.yaml: the real model, not tiny defaults
+    if cfg.max_length <= 0:  # auto: the longest train sequence, so nothing is ever cut
+        cfg.max_length = interface.sequence_length(entries + val_entries)
+    limit = getattr(model.config.text_config, "max_position_embeddings", None)
+    if limit is not None and cfg.max_length > limit:
+        raise ImaxError(f"max_length {cfg.max_length} exceeds the language model's max_position_embeddings {limit}")
+    if is_main:
+        write_artifacts(cfg, manifest, base_info, interface)
     if cfg.finetune == "lora":
         model = apply_lora(model, cfg.model.lora)
         check_trainable(model)
@@ -358,8 +374,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         _truncate_log(cfg.out, start_step)
 
     # Seven tasks share an image: decode + resize each image once per process.
-    collator = TrainCollator(tokenizer, n_image, image_size, manifest["data_root"], cfg.max_length,
-                             cache=ImageCache())
+    collator = TrainCollator(interface, manifest["data_root"], cfg.max_length, cache=ImageCache())
     sampler = StreamSampler(n, seed=cfg.seed, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                             total_steps=total, start_step=start_step, rank=rank, world=world)
     # A private generator: creating the iterator must not draw from the global torch RNG (dropout).
@@ -383,7 +398,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     def save(name: str, step: int) -> Path:
         return save_checkpoint(name, cfg=cfg, accelerator=accelerator, model=model, optimizer=optimizer,
-                               names=names, state=state_at(step), tokenizer=tokenizer)
+                               names=names, state=state_at(step), tokenizer=tokenizer, processor=processor)
 
     fisher = fisher_steps(cfg.fisher_fractions, total)
     root = ckpt.checkpoint_root(cfg.out)

@@ -60,7 +60,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
     target = Path(cfg.out) / cache_key(cfg)
-    if (target / "config.json").is_file() and not cfg.force:
+    # A cached base from before bases carried their processor is rebuilt (the processor defines its inputs).
+    if (target / "config.json").is_file() and (target / "processor_config.json").is_file() and not cfg.force:
         return target
     preset = PRESETS[cfg.preset]
     work = Path(cfg.out) / f".work-{cache_key(cfg)}"
