@@ -196,3 +196,19 @@ def build_layout(name: str, out: Path, corpus: Iterable[str] = (), seed: int = 0
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+def tiny_interface(tokenizer: PreTrainedTokenizerFast, side: int = 32, patch: int = 16, channels: int = 1,
+                   mean: float = 0.5, std: float = 0.5, resample: int = 2):
+    """``imax.data.ModelInterface`` of a tiny CLIP-tower model with ``tokenizer`` (its chat template),
+    without building the model: ``(side / patch)²`` image tokens ("default" strategy, CLIP's CLS dropped),
+    a ``side`` px input of ``channels`` channels — what ``imax.model.make_processor`` writes for such a model."""
+    from imax.data import ModelInterface
+
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": side}, crop_size={"height": side, "width": side}, do_center_crop=True,
+        image_mean=[mean] * channels, image_std=[std] * channels, resample=resample, do_convert_rgb=channels == 3)
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch,
+                               vision_feature_select_strategy="default", chat_template=tokenizer.chat_template,
+                               image_token="<image>", num_additional_image_tokens=1)
+    return ModelInterface.from_processor(processor)

@@ -16,7 +16,8 @@ tokenized exactly as the whole prompt string is. The checkpoint's image token (o
 expanded to ``num_image_tokens`` ids, as ``LlavaProcessor`` expands it.
 
 Labels: ``-100`` on every token of a ``masked`` message (the prompt, the template's role headers, the
-image tokens). An unmasked (assistant) span is labelled up to and including its first EOS id (the
+image tokens); an unmasked user message trains on its whole span (role markers included), never on its
+image ids. An unmasked (assistant) span is labelled up to and including its first EOS id (the
 end-of-turn the model must learn to emit; anything the template writes after it, e.g. ChatML's
 newline, stays unlabelled); a template that ends assistant turns without EOS (llava-1.5) gets the EOS id
 appended, as LLaVA's own training code does. Masks come from the message flags only.
