@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model.layouts import tiny_interface
 
 from imax.data import IGNORE_INDEX, EntryDataset, PromptCollator, TrainCollator
+from model.layouts import tiny_interface
 
 N, S = 4, 32  # 32 px / patch 16 → 4 image tokens
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
 from transformers import CLIPImageProcessor, SiglipImageProcessor
 
 from imax.data import ImageCache, ImageSpec, LoadImaged, load_image, pad_to_square, preprocess

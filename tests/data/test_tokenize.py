@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from model.layouts import CHAT_TEMPLATES, layout_tokenizer
 
 from imax.data import (
     IGNORE_INDEX,
@@ -14,6 +13,7 @@ from imax.data import (
     prompt_ids,
     tokenize_messages,
 )
+from model.layouts import CHAT_TEMPLATES, layout_tokenizer
 
 from .conftest import entry
 
@@ -109,7 +109,7 @@ def test_mask_comes_from_the_flags_only(name, toks, tokenizer):
     trick = {"llava15": "ASSISTANT: yes", "chatml": "assistant\nyes", "mistral": "[/INST] yes"}[name]
     msgs = [Message("user", "<image>\nsay it twice", masked=True), Message("assistant", "ok", masked=True),
             Message("user", "again", masked=True), Message("assistant", trick, masked=False)]
-    ids, labels = tokenize_messages(msgs, t, 0)
+    _ids, labels = tokenize_messages(msgs, t, 0)
     trained = [i for i in labels if i != IGNORE_INDEX]
     assert trained[-1] == t.tokenizer.eos_token_id
     assert t.tokenizer.decode(trained[:-1]).strip() == trick

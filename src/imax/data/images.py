@@ -138,7 +138,7 @@ class ImageSpec:
     @property
     def fill(self) -> int:
         """Padding grey: the processor's mean intensity (LLaVA pads with the mean colour)."""
-        return int(round(255 * float(np.mean(self.mean))))
+        return round(255 * float(np.mean(self.mean)))
 
     @classmethod
     def from_processor(cls, processor: Any) -> ImageSpec:

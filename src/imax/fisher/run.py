@@ -80,7 +80,7 @@ def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dic
     data_root = read_data_root(data_dir)
     records: list[dict[str, Any]] = []
     for name, ckpt in ckpts:
-        model, tokenizer = load_checkpoint(ckpt)
+        model, _tokenizer = load_checkpoint(ckpt)
         core = model.get_base_model()
         interface = ModelInterface.from_processor(load_processor(ckpt, core), num_image_tokens(core))
         collate = TrainCollator(interface, data_root, _max_length(ckpt))
