@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from train.conftest import make_dataset
 
 from imax.cli import main
 from imax.data import ImageSpec, load_image, pad_to_square
+from train.conftest import make_dataset
 
 from .layouts import build_layout
 

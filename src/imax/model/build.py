@@ -121,13 +121,10 @@ def num_image_tokens(model: torch.nn.Module) -> int:
     """
     config = model.config
     vision = config.vision_config
-    if vision.image_size % vision.patch_size:
-        raise ValueError(
-            f"image_size {vision.image_size} is not a multiple of patch_size {vision.patch_size}"
-        )
     cls = CLS_TOKENS.get(getattr(vision, "model_type", ""))
     if cls is None:
         raise ValueError(f"unknown vision tower {vision.model_type!r}: known {sorted(CLS_TOKENS)}")
+    # floor: the patch conv drops a remainder (SigLIP-so400m: 384 px / patch 14 → 27² = 729 patches)
     n = (vision.image_size // vision.patch_size) ** 2 + cls
     strategy = config.vision_feature_select_strategy
     if strategy == "full":
@@ -241,6 +238,20 @@ def load_processor(path: Path, model: torch.nn.Module | None = None) -> Processo
     return processor
 
 
+def _input_side(image_processor: Any) -> int | None:
+    """The square side an image processor outputs: its centre-crop size when it crops, else its resize
+    size (``height`` or ``shortest_edge``; a dict or a transformers ``SizeDict``)."""
+    crop = getattr(image_processor, "crop_size", None) if getattr(image_processor, "do_center_crop", False) else None
+    size = crop or getattr(image_processor, "size", None)
+    if isinstance(size, int) or size is None:
+        return size
+    for key in ("height", "shortest_edge"):
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
 def check_processor(processor: ProcessorMixin, model: torch.nn.Module, where: Path | str = "") -> None:
     """Raise :class:`ImaxError` unless ``processor`` feeds ``model``: same image token id, a square input
     of the tower's side and channel count, and the model's image-token count."""
@@ -257,11 +268,7 @@ def check_processor(processor: ProcessorMixin, model: torch.nn.Module, where: Pa
     channels = len(mean) if isinstance(mean, list | tuple) else (3 if getattr(ip, "do_convert_rgb", True) else 1)
     if channels != vision.num_channels:
         problems.append(f"processor gives {channels} channel(s), tower takes {vision.num_channels}")
-    crop = getattr(ip, "crop_size", None) if getattr(ip, "do_center_crop", False) else None
-    size = crop or ip.size
-    side = next((getattr(size, k, None) if not isinstance(size, dict) else size.get(k)
-                 for k in ("height", "shortest_edge") if (size.get(k) if isinstance(size, dict)
-                                                          else getattr(size, k, None)) is not None), None)
+    side = _input_side(ip)
     if side != vision.image_size:
         problems.append(f"processor input side {side}, tower image_size {vision.image_size}")
     elif getattr(processor, "patch_size", None):
