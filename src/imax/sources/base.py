@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from imax.schema.errors import InputError
+from imax.schema.errors import ImaxError, InputError, MissingPathError
 from imax.schema.records import (
     ANNOTATION_COLUMNS,
     FRONTAL_VIEWS,
@@ -78,6 +78,35 @@ class SourceTables:
     data_root: Path | None = None
     """Root that image paths are relative to (the folder holding ``files/``)."""
 
+    def no_images_error(self) -> ImaxError:
+        """Why IMAGES is empty, as one line naming the metadata file (a build cannot go on without it).
+
+        Every annotation joins an image row, so an unreadable, column-less or wholly invalid
+        ``mimic-cxr-2.0.0-metadata.csv(.gz)`` leaves nothing to build: callers raise this instead of
+        building an empty dataset."""
+        meta = [i for i in self.inputs if i.source == "mimic_metadata" and _METADATA.search(Path(i.path).name)]
+        if not meta:
+            where = f" under {self.data_root}" if self.data_root is not None else ""
+            return MissingPathError(
+                f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where} "
+                "(map it in sources.yaml as 'mimic_metadata: <path>')"
+            )
+        name = Path(meta[0].path).name
+        q = self.quarantine.filter(pl.col("file").str.ends_with(name))
+        whole = q.filter(pl.col("field") == "*")
+        if whole.height:
+            r = whole.row(0, named=True)
+            return InputError(r["file"], r["line"], "*", f"{r['reason']} (no image rows: nothing to build)")
+        first = q.sort("line", nulls_last=True).head(1)
+        example = (
+            f"; first: line {first['line'][0]} field '{first['field'][0]}': {first['reason'][0]}" if first.height else ""
+        )
+        return InputError(
+            meta[0].path, None, "*",
+            f"no valid image rows ({meta[0].rows_read} read, {meta[0].rows_quarantined} quarantined"
+            f"{example}): nothing to build",
+        )
+
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.String(),
@@ -97,6 +126,7 @@ DICOM_RE = r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{8}){4}$"
 """44-char MIMIC image id: five dash-separated 8-hex groups."""
 SUBJECT_RE = r"^1\d{7}$"
 STUDY_RE = r"^5\d{7}$"
+_METADATA = re.compile(r"mimic-cxr-2\.\d\.\d-metadata\.csv(?:\.gz)?$")
 
 
 def bad_dicom(col: str | pl.Expr = "dicom_id") -> pl.Expr:
@@ -244,6 +274,9 @@ def dedupe_check(keys: Sequence[str], what: str) -> Check:
 
 
 # ---- reading files -----------------------------------------------------------------------------------
+EMPTY_FILE = "file is empty (0 bytes): re-download or re-export it"
+
+
 @dataclass
 class RawFile:
     """Bytes of one input file (decompressed) and its hash."""
@@ -262,6 +295,8 @@ def load_bytes(path: Path) -> RawFile:
     except OSError as exc:
         return RawFile(path, b"", "", f"cannot read file: {exc}")
     digest = hashlib.sha256(raw).hexdigest()
+    if not raw:
+        return RawFile(path, b"", digest, EMPTY_FILE)
     if path.name.endswith(".gz"):
         if raw[:2] != b"\x1f\x8b":
             return RawFile(path, b"", digest, "not a gzip file (bad magic bytes)")
@@ -320,7 +355,7 @@ def scan_file(path: Path, count: re.Pattern[bytes] | None = None) -> FileScan:
     except OSError as exc:
         return FileScan("", b"", 0, 0, f"cannot read file: {exc}")
     lines += 0 if last.endswith(b"\n") or not last else 1
-    return FileScan(h.hexdigest(), head, lines, matches)
+    return FileScan(h.hexdigest(), head, lines, matches, None if head else EMPTY_FILE)
 
 
 def _header(data: bytes) -> list[str]:
