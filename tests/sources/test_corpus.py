@@ -21,20 +21,18 @@ from imax.schema.errors import ImaxError, InputError
 from imax.sources import SourceTables, read_sources
 
 from ._util import assert_accounted
-from .corpus import KINDS, TARGETS, Target, columns, corrupt, make_phantom, original, overlay, resolve
+from .corpus import KINDS, TARGETS, Target, columns, corrupt, original, overlay, resolve
 
 CASES = [(t, k) for t in TARGETS for k in KINDS if not (t.kind == "txt" and k in ("header_only", "drop_column"))]
 RUNS: dict[str, float] = {"cases": 0, "seconds": 0.0}
 """What the corpus ran (printed at the end of the session with -s: cases and wall time)."""
 
 
-@pytest.fixture(scope="session")
-def phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
-    root, extra = make_phantom(tmp_path_factory.mktemp("corpus") / "phantom")
-    for t in TARGETS:  # every corpus file holds data rows, so a corruption has something to lose
+def test_every_corpus_file_has_rows(phantom) -> None:  # type: ignore[no-untyped-def]
+    root, extra = phantom
+    for t in TARGETS:  # so that every corruption has rows to lose
         data = original(root, extra, t)
         assert t.kind == "txt" or len(corrupt(data, t, "header_only") or b"") < len(data), t
-    return root, extra
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,17 @@ def test_broken_files(fresh_root: Path) -> None:
     assert ctr == {1: ("*", "missing header column(s) ['dicom_file', 'CTR']")}
     q = quarantine_of(t, "chexpert.csv.gz")
     assert list(q) == [None] and q[None][1].startswith("corrupt gzip")
-    assert quarantine_of(t, "expert_report")[1][0] == "*"
+    assert quarantine_of(t, "expert_report") == {None: ("*", "file is empty (0 bytes): re-download or re-export it")}
+    assert_accounted(t)
+
+
+def test_duplicate_header_column(fresh_root: Path) -> None:
+    """Two columns of one name: which holds the values is unknowable, so the file is refused (named)."""
+    ctr = fresh_root / "cxr-cardiomegaly/CTRs.csv"
+    lines = ctr.read_text().splitlines()
+    ctr.write_text("\n".join(f"{line},{line.split(',')[-1]}" for line in lines) + "\n")
+    t = read_sources(fresh_root, SourcesConfig(only=("cardiomegaly",)))
+    assert quarantine_of(t, "CTRs.csv") == {1: ("*", "header column(s) ['CTR'] appear more than once")}
     assert_accounted(t)
 
 

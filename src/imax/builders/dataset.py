@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
-from imax.sources.base import SourceTables
+from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
 
 
@@ -107,6 +107,8 @@ def build_dataset(
              "quarantined": i.rows_quarantined}
             for i in tables.inputs
         ],
+        # every source with no file: what was looked for and how to map it (never silently absent)
+        "missing_sources": [asdict(n) | {"hint": n.hint()} for n in tables.not_found],
         "orphan_annotations": int(orphans["n"].sum()) if orphans.height else 0,
         "tasks": task_accounting(tables.annotations, orphans, entries),
         "dmax_order": dmax_order,
@@ -196,6 +198,10 @@ def format_accounting(result: BuildResult) -> str:
     lines = [f"{'source':<12} {'file':<44} {'read':>9} {'used':>9} {'quarant.':>9}"]
     for i in acc["inputs"]:
         lines.append(f"{i['source']:<12} {i['file'][:44]:<44} {i['read']:>9} {i['used']:>9} {i['quarantined']:>9}")
+    for m in acc.get("missing_sources", []):
+        lines.append(f"{m['source']:<12} {'NOT FOUND (0 files)':<44} {0:>9} {0:>9} {0:>9}")
+        nf = NotFound(**{k: m[k] for k in NotFound.__dataclass_fields__})
+        lines.extend(f"{'':<15}{text}" for text in nf.lines())
     lines.append(f"orphan annotations (no image row) quarantined by build: {acc['orphan_annotations']}")
     lines.append("")
     lines.append(f"{'task':<12} {'annotations':>12} {'quarant.':>9} {'entries':>9} {'unused':>9}")

@@ -60,6 +60,47 @@ class InputFile:
     rows_quarantined: int
 
 
+NEAR_SHOWN = 20
+"""Near misses kept per missing source (a misplaced report tree would otherwise list 227K files)."""
+
+
+@dataclass
+class NotFound:
+    """A source with no file: what was looked for, what came close, and how to point imax at it."""
+
+    source: str
+    looked_for: list[str]
+    """The adapter's official names (:attr:`Adapter.globs`)."""
+    near_misses: list[str] = field(default_factory=list)
+    """Files under the root with an official file name in the wrong place (relative paths; the first
+    :data:`NEAR_SHOWN` of ``near_total``)."""
+    near_total: int = 0
+    unresolved: list[str] = field(default_factory=list)
+    """Paths sources.yaml gave for this source that do not exist."""
+
+    def hint(self) -> str:
+        """One line: how to map the source in ``sources.yaml``."""
+        # Files, not their folder: a folder is searched with the official patterns, which these miss.
+        few = 0 < self.near_total <= 4
+        example = f"[{', '.join(self.near_misses)}]" if few else "<file, folder or [files]>"
+        return (
+            f"map it in sources.yaml (in the data root, or --sources-cfg.paths-file): "
+            f"'{self.source}: {example}' (paths relative to the data root, or absolute)"
+        )
+
+    def lines(self) -> list[str]:
+        """Human-readable description (for the build's accounting print)."""
+        out = [f"looked for {', '.join(self.looked_for)}"]
+        if self.unresolved:
+            out.append(f"sources.yaml maps it to {', '.join(self.unresolved)}: no such file or folder")
+        if self.near_misses:
+            more = self.near_total - 3
+            shown = ", ".join(self.near_misses[:3]) + (f" (+{more} more)" if more > 0 else "")
+            out.append(f"same file name in another place (not read): {shown}")
+        out.append(self.hint())
+        return out
+
+
 @dataclass
 class SourceTables:
     """Canonical output of reading sources (columns: see :mod:`imax.schema.records`).
@@ -75,6 +116,8 @@ class SourceTables:
     inputs: list[InputFile] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """Sources that were not found (reported and skipped, never fatal)."""
+    not_found: list[NotFound] = field(default_factory=list)
+    """For each of ``missing``: the names looked for, look-alike files and the sources.yaml hint."""
     data_root: Path | None = None
     """Root that image paths are relative to (the folder holding ``files/``)."""
 
@@ -87,10 +130,9 @@ class SourceTables:
         meta = [i for i in self.inputs if i.source == "mimic_metadata" and _METADATA.search(Path(i.path).name)]
         if not meta:
             where = f" under {self.data_root}" if self.data_root is not None else ""
-            return MissingPathError(
-                f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where} "
-                "(map it in sources.yaml as 'mimic_metadata: <path>')"
-            )
+            nf = next((n for n in self.not_found if n.source == "mimic_metadata"), None)
+            how = "; ".join(nf.lines()) if nf is not None else "map it in sources.yaml as 'mimic_metadata: <path>'"
+            return MissingPathError(f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where}: {how}")
         name = Path(meta[0].path).name
         q = self.quarantine.filter(pl.col("file").str.ends_with(name))
         whole = q.filter(pl.col("field") == "*")
@@ -387,6 +429,10 @@ class Adapter:
     background: bool = False
     """Read in a thread beside the other sources once IMAGES exists (it needs nothing else from them),
     its results merged in at its place in the registry: for a slow source (CheXmask)."""
+    globs: tuple[str, ...] = ()
+    """The official file names as a user reads them (shell-style, relative to the data root: ``**/``
+    any folders, ``{a,b}`` alternatives, ``[.gz]`` an optional suffix). Printed when the source is not
+    found; their last component also spots look-alike files that miss the patterns."""
 
 
 @dataclass
@@ -549,9 +595,14 @@ class Context:
             self.account(path, raw.sha256, 0)
             return None
         wanted = [c for c in (*required, *optional) if c in header]
+        twice = [c for c in wanted if header.count(c) > 1]
+        if twice:  # which copy holds the values is anyone's guess: refuse rather than pick one
+            self.file_error(path, f"header column(s) {twice} appear more than once", line=1)
+            self.account(path, raw.sha256, 0)
+            return None
         try:
             df = self._parse_csv(src, header, wanted, lines)
-        except Exception as exc:  # polars raises ComputeError/NoDataError/...; report, never a traceback
+        except pl.exceptions.PolarsError as exc:  # ComputeError, NoDataError, DuplicateError...: report it
             self.file_error(path, f"cannot parse CSV: {str(exc).splitlines()[0]}")
             self.account(path, raw.sha256, 0)
             return None
@@ -577,7 +628,7 @@ class Context:
         except OSError:
             return None
         header = [rename.get(h, h) for h in _header(head)]
-        if any(c not in header for c in required):
+        if any(c not in header for c in required) or any(header.count(c) > 1 for c in (*required, *optional)):
             return None
         wanted = [c for c in (*required, *optional) if c in header]
         lazy = pl.scan_csv(path, **_CSV_OPTIONS).select(pl.nth([header.index(c) for c in wanted]))  # type: ignore[arg-type]
@@ -592,7 +643,7 @@ class Context:
                     part = part.with_columns(_line=pl.int_range(rows, rows + part.height, dtype=pl.Int64) + 2)
                     rows += part.height
                     parts.append(batch(part))
-            except Exception:  # polars' own errors; the one-piece read names them
+            except pl.exceptions.PolarsError:  # the one-piece read names the problem
                 return None
             scan = scanned.result()
         if scan.error is not None or scan.lines > rows + 1:
