@@ -55,9 +55,9 @@ TARGETS = (
     Target("edema", "mimic-cxr-pe-severity/consensus_image_edema_severity.csv"),
     Target("edema", "mimic-cxr-pe-severity/expert_report_edema_severity.csv"),
     Target("edema", "mimic-cxr-pe-severity/regex_report_edema_severity.csv"),
+    # (CXR-LT 2023's development.csv and test.csv have train.csv's format and reader: read, not corrupted)
     Target("cxrlt", "cxr-lt-2023/train.csv"),
-    Target("cxrlt", "cxr-lt-2023/development.csv"),
-    Target("cxrlt", "cxr-lt-2023/test.csv"),
+    Target("cxrlt", "cxr-lt-2024/train_labeled.csv"),
     Target("chexmask", "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv"),
     Target("vqa", "mimic-ext-mimic-cxr-vqa/dataset/train.json"),
     Target("vqa", "mimic-ext-mimic-cxr-vqa/dataset/test.json"),
@@ -73,6 +73,7 @@ KINDS = (
     "bom",  # UTF-8 byte order mark in front
     "crlf",  # CRLF line ends
     "wrong_type",  # the first data row's every value of the wrong type (JSON: element 0)
+    "wrong_type_column",  # CSV: each column in turn given a wrong-typed value in the first data row
 )
 """Every corruption kind of the corpus (``drop_column`` expands to one case per column inside a test)."""
 
@@ -99,7 +100,29 @@ def make_phantom(out: Path) -> tuple[Path, dict[str, bytes]]:
     from imax.schema.config.phantom import PhantomConfig
 
     generate(PhantomConfig(out=out, **PHANTOM))  # type: ignore[arg-type]
+    split_cxrlt_2024(out)
     return out, {SECTIONED: sectioned_csv(out)}
+
+
+def split_cxrlt_2024(root: Path) -> None:
+    """Move the second half of CXR-LT 2023 ``development.csv`` into a 2024-format ``train_labeled.csv``
+    (``s``-prefixed study ids, ``fpath``, the 40 task-1 classes with ``Normal``), so both releases'
+    readers are in the corpus without one image labelled twice."""
+    from imax.sources.cxrlt import CLASSES_2024
+
+    dev = root / "cxr-lt-2023" / "development.csv"
+    rows = list(csv.reader(io.StringIO(dev.read_text(), newline="")))
+    head, body = rows[0], rows[1:]
+    keep, move = body[: len(body) // 2], body[len(body) // 2 :]
+    dev.write_text(_csv([head, *keep]))
+    col = {"fpath": "path", "Normal": "No Finding"}
+    new_head = ["dicom_id", "subject_id", "study_id", "fpath", *CLASSES_2024]
+    out = [new_head]
+    for r in move:
+        by = dict(zip(head, r, strict=True))
+        out.append([("s" + by["study_id"]) if c == "study_id" else by.get(col.get(c, c), "0") for c in new_head])
+    (root / "cxr-lt-2024").mkdir()
+    (root / "cxr-lt-2024" / "train_labeled.csv").write_text(_csv(out))
 
 
 def report_files(root: Path) -> list[Path]:
@@ -188,6 +211,8 @@ def corrupt(data: bytes, target: Target, kind: str, column: str | None = None) -
             return _pack("[]\n", target)
         if kind == "drop_column":
             return _pack(json.dumps([{k: v for k, v in it.items() if k != column} for it in items]), target)
+        if kind == "wrong_type_column":
+            return None
         if kind == "wrong_type":
             first = items[0]
             items[0] = {k: (7 if isinstance(v, str) else "x" if isinstance(v, (list, int)) else v)
@@ -195,6 +220,9 @@ def corrupt(data: bytes, target: Target, kind: str, column: str | None = None) -
             return _pack(json.dumps(items), target)
         raise ValueError(kind)
     rows = list(csv.reader(io.StringIO(text, newline="")))
+    if kind == "wrong_type_column":
+        rows[1][rows[0].index(column)] = WRONG  # type: ignore[arg-type]
+        return _pack(_csv(rows), target)
     if kind == "header_only":
         return _pack(_csv(rows[:1]), target)
     if kind == "drop_column":

@@ -80,7 +80,9 @@ def test_broken_files(fresh_root: Path) -> None:
     (fresh_root / "mimic-cxr-pe-severity/expert_report_edema_severity.csv").write_bytes(b"")
     t = read_sources(fresh_root, SourcesConfig())
     ctr = quarantine_of(t, "CTRs.csv")
-    assert ctr == {1: ("*", "missing header column(s) ['dicom_file', 'CTR']")}
+    assert ctr == {
+        1: ("*", "missing header column(s) ['dicom_file', 'CTR'] (also accepted: 'dicom_id' for 'dicom_file')")
+    }
     q = quarantine_of(t, "chexpert.csv.gz")
     assert list(q) == [None] and q[None][1].startswith("corrupt gzip")
     assert quarantine_of(t, "expert_report") == {None: ("*", "file is empty (0 bytes): re-download or re-export it")}

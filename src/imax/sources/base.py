@@ -591,7 +591,12 @@ class Context:
         header = [(rename or {}).get(h, h) for h in _header(head)]
         missing = [c for c in required if c not in header]
         if missing:
-            self.file_error(path, f"missing header column(s) {missing}", line=1, value=",".join(header)[:200])
+            # name the file's own spelling too (CXR-LT 2024 writes 'Normal' for 'No Finding')
+            alt = [f"{a!r} for {c!r}" for a, c in (rename or {}).items() if c in missing]
+            also = f" (also accepted: {', '.join(alt)})" if alt else ""
+            self.file_error(
+                path, f"missing header column(s) {missing}{also}", line=1, value=",".join(header)[:200]
+            )
             self.account(path, raw.sha256, 0)
             return None
         wanted = [c for c in (*required, *optional) if c in header]

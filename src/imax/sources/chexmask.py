@@ -81,7 +81,18 @@ def read(files: list[Path], ctx: Context) -> None:
     df, raw = got
     if "Dice RCA (Max)" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.String).alias("Dice RCA (Max)"))
-    checks = [*row_checks, dedupe_check(["dicom_id"], "dicom_id")]
+    rca_max = _rca("Dice RCA (Max)")
+    checks = [
+        *row_checks,
+        # optional, but a value that is there must be one (else meta's rca_max would silently be null)
+        Check(
+            "Dice RCA (Max)",
+            (pl.col("Dice RCA (Max)").str.strip_chars().fill_null("") != "")
+            & (rca_max.is_null() | rca_max.is_nan() | (rca_max < 0) | (rca_max > 1)),
+            "not a number in [0, 1]",
+        ),
+        dedupe_check(["dicom_id"], "dicom_id"),
+    ]
     good, bad = split_checks(df, checks)
     ctx.reject(bad)
     good = good.with_columns(
