@@ -162,3 +162,19 @@ def test_unresolved_mapping_is_named(tmp_path: Path, mini_root: Path) -> None:
     (nf,) = t.not_found
     assert nf.unresolved == ["nowhere/train.json"]
     assert any("nowhere/train.json: no such file or folder" in line for line in nf.lines())
+
+
+def test_unreadable_file_is_named_in_the_accounting(tmp_path: Path, phantom) -> None:  # type: ignore[no-untyped-def]
+    from imax.builders import build_dataset, format_accounting
+    from imax.schema.config.build import BuildConfig
+
+    root = tmp_path / "root"
+    shutil.copytree(phantom[0], root, ignore=shutil.ignore_patterns("*.jpg"))
+    chexpert = root / "mimic-cxr-2.0.0-chexpert.csv.gz"
+    chexpert.write_bytes(chexpert.read_bytes()[:40])  # a cut download
+    t = read_sources(root, SourcesConfig(check_images=False))
+    result = build_dataset(t, BuildConfig(out=tmp_path / "out"), write=False)
+    (row,) = [i for i in result.accounting["inputs"] if i["source"] == "chexpert"]
+    assert row["read"] == 0 and row["error"].startswith("corrupt gzip")
+    assert f"NOT READ: {row['error']}" in format_accounting(result)
+    assert all(i["error"] is None for i in result.accounting["inputs"] if i["source"] != "chexpert")
