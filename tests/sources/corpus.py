@@ -120,7 +120,8 @@ def split_cxrlt_2024(root: Path) -> None:
     out = [new_head]
     for r in move:
         by = dict(zip(head, r, strict=True))
-        out.append([("s" + by["study_id"]) if c == "study_id" else by.get(col.get(c, c), "0") for c in new_head])
+        by["study_id"] = "s" + by["study_id"]
+        out.append([by.get(col.get(c, c), "0") for c in new_head])
     (root / "cxr-lt-2024").mkdir()
     (root / "cxr-lt-2024" / "train_labeled.csv").write_text(_csv(out))
 
@@ -136,7 +137,8 @@ def sectioned_csv(root: Path) -> bytes:
     w.writerow(["study", "impression", "findings", "last_paragraph", "comparison"])
     for f in report_files(root):
         by = dict(section_text(f.read_text()))
-        w.writerow([f.stem, *(clean(by.get(k, "")) for k in ("impression", "findings", "last_paragraph")), ""])
+        text = [clean(by.get(k, "")) for k in ("impression", "findings", "last_paragraph")]
+        w.writerow([f.stem, *text, ""])
     return buf.getvalue().encode()
 
 

@@ -71,7 +71,8 @@ def _same(a: SourceTables, b: SourceTables) -> None:
     assert a.annotations.select(key).sort(key).equals(b.annotations.select(key).sort(key))
     assert a.images.sort("dicom_id").equals(b.images.sort("dicom_id"))
     qk = ["file", "line", "field", "reason"]
-    assert a.quarantine.select(qk).sort(qk, nulls_last=True).equals(b.quarantine.select(qk).sort(qk, nulls_last=True))
+    qa, qb = (t.quarantine.select(qk).sort(qk, nulls_last=True) for t in (a, b))
+    assert qa.equals(qb)
     assert [(i.rows_read, i.rows_used) for i in a.inputs] == [(i.rows_read, i.rows_used) for i in b.inputs]
 
 
@@ -117,7 +118,9 @@ def test_corruption(phantom, clean, target: Target, kind: str, tmp_path: Path, c
     RUNS["cpu"] += time.process_time() - c0
 
 
-def _check(tables: SourceTables, base: SourceTables, case: Path, t: Target, kind: str, rel: str, column: str | None) -> None:  # type: ignore[no-untyped-def]
+def _check(
+    tables: SourceTables, base: SourceTables, case: Path, t: Target, kind: str, rel: str, column: str | None
+) -> None:
     assert_accounted(tables)
     # Every quarantine row names file, field and reason; a line unless it is about the whole file (or
     # a report of the tree, which has no lines to name).
@@ -194,5 +197,6 @@ def test_corpus_size_and_time() -> None:
     """Report of the corpus (run after the cases in file order): how many cases, how long."""
     if RUNS["cases"] == 0:
         pytest.skip("corpus cases not run in this session")
-    print(f"\ncorruption corpus: {int(RUNS['cases'])} cases in {RUNS['seconds']:.1f} s ({RUNS['cpu']:.1f} s CPU)")
+    n, wall, cpu = int(RUNS["cases"]), RUNS["seconds"], RUNS["cpu"]
+    print(f"\ncorruption corpus: {n} cases in {wall:.1f} s ({cpu:.1f} s CPU)")
     assert RUNS["cpu"] < 60  # CPU, not wall time: the shared test machine's load must not fail it

@@ -15,6 +15,7 @@ from imax.schema.config.sources import SourcesConfig
 from imax.schema.errors import InputError, MissingPathError
 from imax.schema.records import ANNOTATION_COLUMNS, QUARANTINE_COLUMNS, TASK_NAMES
 from imax.sources import SOURCES, read_sources
+from imax.sources.base import EMPTY_FILE
 
 from ._util import assert_accounted, clean_metadata, quarantine_of
 
@@ -81,11 +82,12 @@ def test_broken_files(fresh_root: Path) -> None:
     t = read_sources(fresh_root, SourcesConfig())
     ctr = quarantine_of(t, "CTRs.csv")
     assert ctr == {
-        1: ("*", "missing header column(s) ['dicom_file', 'CTR'] (also accepted: 'dicom_id' for 'dicom_file')")
+        1: ("*", "missing header column(s) ['dicom_file', 'CTR']"
+            " (also accepted: 'dicom_id' for 'dicom_file')")
     }
     q = quarantine_of(t, "chexpert.csv.gz")
     assert list(q) == [None] and q[None][1].startswith("corrupt gzip")
-    assert quarantine_of(t, "expert_report") == {None: ("*", "file is empty (0 bytes): re-download or re-export it")}
+    assert quarantine_of(t, "expert_report") == {None: ("*", EMPTY_FILE)}
     assert_accounted(t)
 
 

@@ -127,26 +127,30 @@ class SourceTables:
         Every annotation joins an image row, so an unreadable, column-less or wholly invalid
         ``mimic-cxr-2.0.0-metadata.csv(.gz)`` leaves nothing to build: callers raise this instead of
         building an empty dataset."""
-        meta = [i for i in self.inputs if i.source == "mimic_metadata" and _METADATA.search(Path(i.path).name)]
+        meta = [
+            i for i in self.inputs if i.source == "mimic_metadata" and _METADATA.search(Path(i.path).name)
+        ]
         if not meta:
             where = f" under {self.data_root}" if self.data_root is not None else ""
             nf = next((n for n in self.not_found if n.source == "mimic_metadata"), None)
-            how = "; ".join(nf.lines()) if nf is not None else "map it in sources.yaml as 'mimic_metadata: <path>'"
-            return MissingPathError(f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where}: {how}")
-        name = Path(meta[0].path).name
-        q = self.quarantine.filter(pl.col("file").str.ends_with(name))
+            how = "; ".join(nf.lines()) if nf else "map it in sources.yaml as 'mimic_metadata: <path>'"
+            return MissingPathError(
+                f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where}: {how}"
+            )
+        m = meta[0]
+        q = self.quarantine.filter(pl.col("file").str.ends_with(Path(m.path).name))
         whole = q.filter(pl.col("field") == "*")
         if whole.height:
             r = whole.row(0, named=True)
             return InputError(r["file"], r["line"], "*", f"{r['reason']} (no image rows: nothing to build)")
-        first = q.sort("line", nulls_last=True).head(1)
-        example = (
-            f"; first: line {first['line'][0]} field '{first['field'][0]}': {first['reason'][0]}" if first.height else ""
-        )
+        first = q.sort("line", nulls_last=True).head(1).rows(named=True)
+        example = "".join(f"; first: line {r['line']} field '{r['field']}': {r['reason']}" for r in first)
         return InputError(
-            meta[0].path, None, "*",
-            f"no valid image rows ({meta[0].rows_read} read, {meta[0].rows_quarantined} quarantined"
-            f"{example}): nothing to build",
+            first[0]["file"] if first else m.path,
+            None,
+            "*",
+            f"no valid image rows ({m.rows_read} read, {m.rows_quarantined} quarantined{example}): "
+            "nothing to build",
         )
 
 

@@ -8,8 +8,8 @@ canvas). ``Landmarks`` is never read (it is the bulkiest column).
 Boxes come straight from the RLE runs (:func:`imax.sources.rle.rle_boxes`, no mask decode) as
 pixel-edge xyxy on the Height × Width canvas; ``size`` is ``[Width, Height]``. "both lungs" is the
 union of the two lung boxes. A region with an empty mask yields no annotation; a row whose masks are
-all empty, whose RLE is malformed, or whose ``Dice RCA (Mean)`` is below ``cfg.rca_min`` is
-quarantined with the reason.
+all empty, whose RLE is malformed, whose ``Dice RCA (Mean)`` is below ``cfg.rca_min``, or whose optional
+``Dice RCA (Max)`` is there but not a number in [0, 1] is quarantined with the reason.
 
 The RLE columns are most of the file (~4.5 GB at MIMIC size, one run per mask row), so the file is
 streamed (``Context.read_csv(batch=...)``): each batch's masks become boxes and their text is dropped,

@@ -151,7 +151,12 @@ def read(files: list[Path], ctx: Context) -> None:
             | ~pl.col("study_id").str.strip_chars().str.starts_with(prefix).fill_null(False),
             pl.format("study_id is not an 8-digit id starting with 5 (release {})", pl.col("_release")),
         ),
-        Check(path_field, ~safe_rel_path("_path"), "path escapes the data root (absolute or '..')", pl.col("_path")),
+        Check(
+            path_field,
+            ~safe_rel_path("_path"),
+            "path escapes the data root (absolute or '..')",
+            pl.col("_path"),
+        ),
         Check(
             path_field,
             pl.col("_path").is_not_null()

@@ -49,7 +49,8 @@ def expand_glob(glob: str) -> list[str]:
     """An :attr:`Adapter.globs` entry as plain shell globs: ``{a,b}`` and ``[.gz]`` expanded."""
     m = re.search(r"\{([^{}]*)\}", glob)
     if m is not None:
-        return [g for alt in m.group(1).split(",") for g in expand_glob(glob[: m.start()] + alt + glob[m.end() :])]
+        head, tail = glob[: m.start()], glob[m.end() :]
+        return [g for alt in m.group(1).split(",") for g in expand_glob(head + alt + tail)]
     if "[.gz]" in glob:
         plain = glob.replace("[.gz]", "")
         return [plain, plain + ".gz"]
@@ -64,7 +65,8 @@ def near_names(adapters: Mapping[str, Adapter]) -> re.Pattern[str] | None:
     """
     alts = []
     for name, ad in adapters.items():
-        names = sorted({fnmatch.translate(g.rsplit("/", 1)[-1]) for glob in ad.globs for g in expand_glob(glob)})
+        last = {g.rsplit("/", 1)[-1] for glob in ad.globs for g in expand_glob(glob)}
+        names = sorted(fnmatch.translate(n) for n in last)
         if names:
             alts.append(f"(?P<{name}>" + "|".join(f"(?:{n})" for n in names) + ")")
     return re.compile("|".join(alts)) if alts else None
@@ -129,7 +131,8 @@ def discover(
             rx = rxs.get(_ext(name))
             m = rx.search(prefix + name) if rx is not None else None
             if m is None or m.lastgroup is None:
-                if near_rx is not None and near is not None and (n := near_rx.fullmatch(name)) and n.lastgroup:
+                n = near_rx.fullmatch(name) if near_rx is not None else None
+                if n is not None and n.lastgroup and near is not None:
                     near.setdefault(n.lastgroup, []).append(Path(e.path))
                 continue
             found.setdefault(m.lastgroup.rsplit("__", 1)[0], []).append(e.path)

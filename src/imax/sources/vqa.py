@@ -62,7 +62,9 @@ def read(files: list[Path], ctx: Context) -> None:
         head = (raw.data[:64] if gz else scan.head[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")  # type: ignore[union-attr]
         # polars reads a top-level object as a one-row list: only a list goes to the fast path.
         # Fast path reads plain files straight from disk (no 250 MB bytes object held alongside).
-        df = _fast(raw.data if gz else path, None if scan is None else scan.matches) if head[:1] == b"[" else None
+        df: pl.DataFrame | str | None = None
+        if head[:1] == b"[":
+            df = _fast(raw.data if gz else path, None if scan is None else scan.matches)
         if df is None:
             df = _slow(raw.data if gz else path.read_bytes())
         raw.data = b""
