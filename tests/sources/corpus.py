@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,7 @@ KINDS = (
     "crlf",  # CRLF line ends
     "wrong_type",  # the first data row's every value of the wrong type (JSON: element 0)
     "wrong_type_column",  # CSV: each column in turn given a wrong-typed value in the first data row
+    "garbage",  # seeded byte damage, once per GARBAGE mode: bytes overwritten, a random block, CSV syntax
 )
 """Every corruption kind of the corpus (``drop_column`` expands to one case per column inside a test)."""
 
@@ -184,8 +186,38 @@ WRONG = "n/a?"
 """A value of the wrong type for every typed field (no id, number, label, grade or RLE reads it)."""
 
 
+GARBAGE = ("overwrite", "block", "syntax", "header_cr")
+"""Modes of the ``garbage`` kind (passed as ``column``): 8 bytes overwritten with random ones, 64
+random bytes inserted, 4 bytes overwritten with CSV syntax (quote, comma, newline, CR, NUL), a lone
+carriage return in the middle of the first line (Python's csv module refuses such a header)."""
+
+
+def garbage(plain: bytes, mode: str) -> bytes:
+    """Seeded damage of the decompressed content (the same bytes on every run)."""
+    r = random.Random(f"{mode}:{len(plain)}")
+    b = bytearray(plain)
+    if mode == "overwrite":
+        for _ in range(8):
+            b[r.randrange(len(b))] = r.randrange(256)
+    elif mode == "block":
+        i = r.randrange(len(b))
+        b[i:i] = bytes(r.randrange(256) for _ in range(64))
+    elif mode == "syntax":
+        for _ in range(4):
+            b[r.randrange(len(b))] = r.choice(b'",\n\r\x00')
+    else:
+        end = plain.find(b"\n")
+        b[max(1, (end if end > 0 else len(b)) // 2)] = ord("\r")
+    return bytes(b)
+
+
 def corrupt(data: bytes, target: Target, kind: str, column: str | None = None) -> bytes | None:
-    """The bytes of the file after corruption ``kind`` (None: the kind does not apply to this file)."""
+    """The bytes of the file after corruption ``kind`` (None: the kind does not apply to this file).
+
+    ``column``: the column (or JSON key) of the per-column kinds, the mode of ``garbage``."""
+    if kind == "garbage":
+        damaged = garbage(gzip.decompress(data) if target.gz else data, column or GARBAGE[0])
+        return gzip.compress(damaged, mtime=0) if target.gz else damaged
     if kind.startswith("truncate"):
         text_len = len(data)
         if kind == "truncate_header":

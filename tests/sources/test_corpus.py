@@ -21,7 +21,7 @@ from imax.schema.errors import ImaxError, InputError
 from imax.sources import SourceTables, read_sources
 
 from ._util import assert_accounted
-from .corpus import KINDS, TARGETS, Target, columns, corrupt, original, overlay, resolve
+from .corpus import GARBAGE, KINDS, TARGETS, Target, columns, corrupt, original, overlay, resolve
 
 PER_COLUMN = ("drop_column", "wrong_type_column")
 """Kinds that run once per column of the file (inside one test case)."""
@@ -96,7 +96,7 @@ def test_corruption(phantom, clean, target: Target, kind: str, tmp_path: Path, c
     data = original(root, extra, target)
     rel = resolve(root, target)
     t0, c0 = time.perf_counter(), time.process_time()
-    todo = columns(data, target) if kind in PER_COLUMN else [None]
+    todo = columns(data, target) if kind in PER_COLUMN else list(GARBAGE) if kind == "garbage" else [None]
     assert todo, target
     for n, column in enumerate(todo):
         bad = corrupt(data, target, kind, column)

@@ -405,6 +405,8 @@ def scan_file(path: Path, count: re.Pattern[bytes] | None = None) -> FileScan:
 
 
 def _header(data: bytes) -> list[str]:
+    """Column names of the first line (BOM and spaces stripped). Raises ``csv.Error`` when the line is
+    not CSV (a lone carriage return inside it)."""
     end = data.find(b"\n")
     first = (data if end < 0 else data[:end]).decode("utf-8", errors="replace").lstrip("\ufeff")
     row = next(csv.reader([first]), [])
@@ -592,7 +594,12 @@ class Context:
             self.file_error(path, raw.error)
             self.account(path, raw.sha256, 0)
             return None
-        header = [(rename or {}).get(h, h) for h in _header(head)]
+        try:
+            header = [(rename or {}).get(h, h) for h in _header(head)]
+        except csv.Error as exc:
+            self.file_error(path, f"header line is not CSV: {exc}", line=1)
+            self.account(path, raw.sha256, 0)
+            return None
         missing = [c for c in required if c not in header]
         if missing:
             # name the file's own spelling too (CXR-LT 2024 writes 'Normal' for 'No Finding')
@@ -636,7 +643,10 @@ class Context:
                 head = f.read(_BLOCK)
         except OSError:
             return None
-        header = [rename.get(h, h) for h in _header(head)]
+        try:
+            header = [rename.get(h, h) for h in _header(head)]
+        except csv.Error:  # the one-piece read names it
+            return None
         if any(c not in header for c in required) or any(header.count(c) > 1 for c in (*required, *optional)):
             return None
         wanted = [c for c in (*required, *optional) if c in header]
