@@ -182,7 +182,8 @@ def _build(case: Path, out: Path, t: Target, tables: SourceTables, capsys) -> No
     rc = main(["build", "--sources", str(case), "--out", str(out), "--no-export-llava", "--no-export-hf"])
     err = capsys.readouterr().err.strip()
     if tables.images.height == 0:
-        assert rc == 2 and "\n" not in err and "metadata" in err, err
+        assert rc == 2 and "\n" not in err and "mimic-cxr-2.0.0-metadata.csv" in err, err
+        assert err.startswith("imax build: error: ") and "Traceback" not in err, err
     else:
         assert rc == 0, err
         stats = json.loads((out / "stats.json").read_text())
