@@ -277,13 +277,17 @@ def write_pointers(out: Path, manifest: Mapping[str, Any], counts: Mapping[str, 
         written += [out / LLAVA_DIR / LLAVA_YAML, out / LLAVA_DIR / "README.md"]
         info |= {"llava_data_path": str(train_json), "llava_next_data_path": str(out / LLAVA_DIR / LLAVA_YAML)}
     if hf:
-        sizes = {s: sum(pq.ParquetFile(out / HF_DIR / f"{s}.parquet").metadata.row_group(k).total_byte_size
-                        for k in range(pq.ParquetFile(out / HF_DIR / f"{s}.parquet").num_row_groups))
-                 for s in SPLITS}
+        sizes = {s: _uncompressed_bytes(out / HF_DIR / f"{s}.parquet") for s in SPLITS}
         (out / HF_DIR / "README.md").write_text(dataset_card(manifest, counts, embed=embed, num_bytes=sizes))
         written.append(out / HF_DIR / "README.md")
         info["hf_images"] = "embedded" if embed else ("absolute" if root is not None else "relative")
     return info, written
+
+
+def _uncompressed_bytes(path: Path) -> int:
+    """The uncompressed data size of a parquet file (its row groups' ``total_byte_size``)."""
+    meta = pq.read_metadata(path)
+    return sum(meta.row_group(k).total_byte_size for k in range(meta.num_row_groups))
 
 
 def _llava_readme(out: Path, root: str | None, manifest_id: str, counts: Mapping[str, int]) -> str:
