@@ -260,9 +260,10 @@ def write_pointers(out: Path, manifest: Mapping[str, Any], counts: Mapping[str, 
         manifest: the manifest (``id``, ``data_root``, ``inputs``, ``versions``, ``config``).
         counts: entries per split.
     Returns:
-        (info, the files written). info goes to ``manifest["exports"]``: ``image_folder`` (the ``--image_folder`` to pass to LLaVA), ``llava_data_path``
-        (train.json) and ``llava_next_data_path`` (the YAML), ``hf_images`` (``"absolute"``, ``"embedded"``
-        or ``"relative"`` when no data_root is known).
+        (info, the files written). info goes to ``manifest["exports"]``: ``image_folder`` (the
+        ``--image_folder`` to pass to LLaVA), ``llava_data_path`` (train.json) and ``llava_next_data_path``
+        (the YAML), ``hf_images`` (``"absolute"``, ``"embedded"`` or ``"relative"`` when no data_root is
+        known).
     """
     out = Path(out).resolve()
     root = manifest.get("data_root")
