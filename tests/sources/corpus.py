@@ -21,6 +21,8 @@ from pathlib import Path
 from imax.sources.sectioning import clean, section_text
 
 SECTIONED = "mimic_cxr_sectioned.csv"
+CHEXMASK_GZ = "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv.gz"
+VQA_GZ = "mimic-ext-mimic-cxr-vqa/dataset/train.json.gz"
 REPORT = "report.txt"
 """Stand-in name of the corpus's report-tree file: the first report of the phantom's tree."""
 
@@ -33,6 +35,9 @@ class Target:
     """Adapter name."""
     rel: str
     """Path relative to the data root (``report.txt``: the first report of the tree)."""
+    replaces: str | None = None
+    """A phantom file in the same folder that this corpus-only file stands in for (hidden in its cases):
+    the gzipped copies that take the readers' ``.gz`` paths."""
 
     @property
     def kind(self) -> str:
@@ -60,8 +65,10 @@ TARGETS = (
     Target("cxrlt", "cxr-lt-2023/train.csv"),
     Target("cxrlt", "cxr-lt-2024/train_labeled.csv"),
     Target("chexmask", "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv"),
+    Target("chexmask", CHEXMASK_GZ, replaces=CHEXMASK_GZ.removesuffix(".gz")),  # read whole, not streamed
     Target("vqa", "mimic-ext-mimic-cxr-vqa/dataset/train.json"),
     Target("vqa", "mimic-ext-mimic-cxr-vqa/dataset/test.json"),
+    Target("vqa", VQA_GZ, replaces=VQA_GZ.removesuffix(".gz")),  # parsed from bytes, not from the path
 )
 
 KINDS = (
@@ -103,7 +110,10 @@ def make_phantom(out: Path) -> tuple[Path, dict[str, bytes]]:
 
     generate(PhantomConfig(out=out, **PHANTOM))  # type: ignore[arg-type]
     split_cxrlt_2024(out)
-    return out, {SECTIONED: sectioned_csv(out)}
+    extra = {SECTIONED: sectioned_csv(out)}
+    for gz in (CHEXMASK_GZ, VQA_GZ):
+        extra[gz] = gzip.compress((out / gz.removesuffix(".gz")).read_bytes(), mtime=0)
+    return out, extra
 
 
 def split_cxrlt_2024(root: Path) -> None:
@@ -268,19 +278,22 @@ def corrupt(data: bytes, target: Target, kind: str, column: str | None = None) -
     raise ValueError(kind)
 
 
-def overlay(pristine: Path, dest: Path, rel: str, data: bytes | None) -> Path:
-    """A data root at ``dest`` equal to ``pristine`` except ``rel``, which holds ``data`` (None: absent).
+def overlay(pristine: Path, dest: Path, rel: str, data: bytes | None, hide: str | None = None) -> Path:
+    """A data root at ``dest`` equal to ``pristine`` except ``rel``, which holds ``data`` (None: absent),
+    and ``hide`` (a file in ``rel``'s folder), which is left out.
 
     Every other entry is a symlink into ``pristine``; only the folders on the way to ``rel`` are real.
     """
     parts = rel.split("/")
+    hidden = hide.rsplit("/", 1)[-1] if hide is not None else None
     src, out = pristine, dest
     out.mkdir(parents=True)
     for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
         for entry in os.scandir(src):
-            if entry.name != part:
+            if entry.name != part and not (last and entry.name == hidden):
                 os.symlink(entry.path, out / entry.name)
-        if depth == len(parts) - 1:
+        if last:
             if data is not None:
                 (out / part).write_bytes(data)
         else:
