@@ -73,7 +73,11 @@ def label_report(text: str) -> dict[str, int]:
         if m.label == OTHER:
             continue
         found = [(m.label, v)]
-        if v != 0 and m.label == "Edema" and m.text.lower() in ("chf", "heart failure", "congestive heart failure"):
+        if (
+            v != 0
+            and m.label == "Edema"
+            and m.text.lower() in ("chf", "heart failure", "congestive heart failure")
+        ):
             found.append(("Cardiomegaly", -1))  # CheXpert's aggregate exception for CHF
         for label, value in found:
             if label not in labels or _RANK[value] > _RANK[labels[label]]:
@@ -96,4 +100,3 @@ def laterality(text: str) -> dict[str, set[str]]:
         if m.status != "negative" and m.side:
             sides.setdefault(m.label, set()).add(m.side)
     return sides
-

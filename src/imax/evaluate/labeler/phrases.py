@@ -118,7 +118,9 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
             r"indistinct\s+(?:pulmonary\s+)?vessels",
         ),
         # Not pulmonary: soft-tissue / chest-wall / extremity edema.
-        unmention=(r"(?:subcutaneous|soft[-\s]tissue|chest\s+wall|scalp|facial|peripheral|anasarca)\s+edema",),
+        unmention=(
+            r"(?:subcutaneous|soft[-\s]tissue|chest\s+wall|scalp|facial|peripheral|anasarca)\s+edema",
+        ),
     ),
     # cx: _mediastinum, cardiomediastinum, contour, mediastinal configuration, mediastinal silhouette,
     #     pericardial silhouette, cardiac silhouette and vascularity (+ positional unmentions)
@@ -210,7 +212,13 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
     ),
     # cx: pleural fluid, effusion; unmention: pericardial effusion
     "Pleural Effusion": ClassPhrases(
-        mention=(r"pleural\s+fluid", r"effusions?\b", r"hydrothora\w*", r"hemothora\w*", r"fluid\s+in\s+the\s+fissure"),
+        mention=(
+            r"pleural\s+fluid",
+            r"effusions?\b",
+            r"hydrothora\w*",
+            r"hemothora\w*",
+            r"fluid\s+in\s+the\s+fissure",
+        ),
         unmention=(r"pericardial\s+effusions?", r"(?:joint|knee|shoulder|pericardial)\s+effusions?"),
         # imax: CheXpert reads blunting only as a No-Finding blocker; blunting may be fluid or
         # thickening, so it is an uncertain effusion here.
@@ -277,6 +285,7 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
             r"port(?:-?a-?cath)?s?\b",
             r"stimulators?",
             r"stents?\b",
+            r"(?:introducer\s+)?sheaths?\b",
             r"(?:balloon\s+pump|iabp|lvad|impella)\b",
             r"swan[-\s]ganz",
             r"(?:et|ng|og|dobhoff)\b(?=\s+(?:tube|tip|in|terminat|is|ends))",
@@ -289,7 +298,11 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
             r"regurgitation|area)",
             r"(?:calcified|calcification\s+of\s+the)\s+(?:aortic|mitral)\s+(?:valve|annulus)",
         ),
-        negative=(r"extubat\w*", r"decannulat\w*", r"interval\s+removal\s+of\s+(?:all\s+)?(?:lines|tubes|support\s+devices)"),
+        negative=(
+            r"extubat\w*",
+            r"decannulat\w*",
+            r"interval\s+removal\s+of\s+(?:all\s+)?(?:lines|tubes|support\s+devices)",
+        ),
     ),
 }
 
@@ -356,7 +369,7 @@ NEGATION: Final[tuple[Cue, ...]] = (
     Cue(r"\b(?:(?:is|are|appears?|remains?|was|were)\s+)?(?:otherwise\s+|again\s+|now\s+|stably\s+)?"
         r"(?:top[-\s])?(?:normal|unremarkable)\b", "post", 5),
     Cue(r"\b(?:at\s+the\s+upper\s+limits?\s+of|within|upper\s+limits?\s+of)\s+normal(?:\s+limits)?\b", "post", 6),
-    Cue(r"\bnot\s+(?:\w+\s+)?(?:enlarged|widened|dilated|increased|seen|identified|present|evident|visuali[sz]ed|"
+    Cue(r"\bnot\s+(?!well\b|clearly\b)(?:\w+\s+)?(?:enlarged|widened|dilated|increased|seen|identified|present|evident|visuali[sz]ed|"
         r"demonstrated|appreciated|noted|detected|apparent|visible)\b", "post", 5),
     Cue(r"\bno\s+longer\s+(?:\w+\s+)?(?:seen|present|visuali[sz]ed|evident|identified|apparent|visible|noted|"
         r"appreciated|demonstrated|in\s+place)\b", "post", 5),
@@ -425,8 +438,7 @@ TERMINATORS: Final[tuple[str, ...]] = (
     # "and" followed by a new clause or a new qualified finding ("no effusion and mild edema")
     r"\band\s+(?=(?:there|the|a|an|mild(?:ly)?|moderate(?:ly)?|severe|small|large|new|increased|increasing|"
     r"decreased|persistent|stable|unchanged|interval|slight(?:ly)?|minimal|trace|possible|probable|likely|"
-    r"residual|patchy|focal|worsening|improving|enlarged|heart|cardiac|"
-    r"ett?|ng|og|picc|endotracheal|nasogastric|pacer|pacemaker|chest|sternotomy|median|old|healed|chronic|"
+    r"residual|patchy|focal|worsening|improving|enlarged|heart|cardiac|old|healed|chronic|"
     r"degenerative|multiple|no|is|are)\b)",
 )  # fmt: skip
 SIDES: Final[tuple[tuple[str, str], ...]] = (

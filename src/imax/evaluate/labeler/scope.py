@@ -49,7 +49,7 @@ OTHER: Final[str] = "_other"
 """Pseudo-class of CheXpert's no_finding.txt phrases (other findings that rule out "No Finding")."""
 
 _LB = r"(?<![\w-])"  # left word boundary; a hyphen counts as part of the word ("non-enlarged")
-_EXCLUDE_WINDOW = 32  # characters either side of a mention searched for context_exclude words
+_EXCLUDE_WINDOW = 48  # characters either side of a mention searched for context_exclude words
 
 
 def _required(seq: Any) -> set[str] | None:
@@ -272,7 +272,9 @@ class _Sentence:
         commas = [c for c in self.commas if a <= c < b]
         if not commas:
             return True
-        return bool(_LIST_JOIN.search(self.s, a, b)) and not any(_NEW_FINDING_START.match(self.s, c + 1) for c in commas)
+        return bool(_LIST_JOIN.search(self.s, a, b)) and not any(
+            _NEW_FINDING_START.match(self.s, c + 1) for c in commas
+        )
 
     def _between(self, a: int, b: int) -> bool:
         """Is another mention wholly inside s[a:b]? ("opacity may reflect aspiration or pneumonia": the
@@ -306,7 +308,10 @@ class _Sentence:
 
 def _cues(s: str, active: set[int]) -> list[_CueAt]:
     found = [
-        (a, b, kind, d, r, n) for pid, p, kind, d, r, n in _CUES if pid in active for a, b in p.spans(s, active)
+        (a, b, kind, d, r, n)
+        for pid, p, kind, d, r, n in _CUES
+        if pid in active
+        for a, b in p.spans(s, active)
     ]
     if not found:
         return []
@@ -389,7 +394,9 @@ def _read(cls: _Compiled, ctx: _Sentence, cands: list[tuple[Span, str]], k: int)
                 else:
                     continue  # "the heart" with nothing said about its size is no mention
         lo, hi = ctx.clause(*span)
-        out.append(Mention(cls.name, status, _side(ctx.sides, lo, hi, span[0]), k, ctx.original[span[0] : span[1]]))
+        out.append(
+            Mention(cls.name, status, _side(ctx.sides, lo, hi, span[0]), k, ctx.original[span[0] : span[1]])
+        )
     return out
 
 
