@@ -91,6 +91,7 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
         anchor=(
             r"(?:the\s+)?heart(?:\s+size)?",
             r"cardiac\s+(?:size|shadow|contours?|silhouette)",
+            r"cardiac\s+and\s+mediastinal\s+(?:contours?|silhouettes?)",
         ),
         unmention=(
             _POSITIONAL + r"(?:heart|cardiac\s+(?:size|shadow|contours?|silhouette))",
@@ -347,6 +348,9 @@ PRE_NEGATION_UNCERTAINTY: Final[tuple[Cue, ...]] = (
     Cue(r"\bno\s+(?:evidence\s+)?to\s+rule\s+out\b", "pre"),
     Cue(r"\bno\s+(?:definite\s+|obvious\s+)?new\b", "pre", 2),
     Cue(r"\bwithout\s+(?:definite\s+|obvious\s+)?new\b", "pre", 2),
+    # imax: "heart size is top normal to mildly enlarged" is borderline, not normal
+    Cue(r"\b(?:(?:is|are)\s+)?(?:top[-\s])?normal\s+(?:to|or)\s+(?:slightly\s+|mildly\s+|minimally\s+)?"
+        r"(?:enlarged|increased|large|prominent)\b", "post", 5),
 )  # fmt: skip
 
 NEGATION: Final[tuple[Cue, ...]] = (
@@ -414,7 +418,10 @@ UNCERTAINTY: Final[tuple[Cue, ...]] = (
     Cue(r"\b(?:is|are|remains?)?\s*(?:also\s+)?(?:in|within)\s+the\s+differential\b", "both", 6),
     Cue(r"\b(?:is|are|was|were)\s+(?:also\s+|less\s+|more\s+|not\s+)?(?:possible|suspected|questioned|likely|"
         r"unlikely|favou?red|considered|difficult\s+to\s+exclude|a\s+consideration|not\s+clearly\s+seen|"
-        r"uncertain|equivocal|questionable)\b", "post", 6),
+        r"uncertain|equivocal|questionable)\b"
+        # "cardiomegaly is likely accentuated by technique": the finding is stated, its cause hedged
+        r"(?!\s+(?:accentuated|exaggerated|magnified|due|related|secondary|from|because|given|reflect\w*|"
+        r"represent\w*|caused|chronic|unchanged|stable))", "post", 6),
     Cue(r"\b(?:may|might|could|can)\s+(?:also\s+)?(?:be\s+present|have\s+this\s+appearance|be\s+considered)\b",
         "post", 6),
     Cue(r"\b(?:poorly|incompletely|not\s+well)\s+(?:seen|visuali[sz]ed|evaluated|assessed)\b", "post", 6),
