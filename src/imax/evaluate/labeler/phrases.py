@@ -298,6 +298,8 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
             r"(?:aortic|mitral|tricuspid|pulmonic)\s+valve\s+(?:calcif\w*|annul\w*|sclerosis|stenosis|disease|"
             r"regurgitation|area)",
             r"(?:calcified|calcification\s+of\s+the)\s+(?:aortic|mitral)\s+(?:valve|annulus)",
+            # imax: nipple/skin markers are positioning aids, not support devices
+            r"(?:nipple|skin)\s+markers?",
         ),
         negative=(
             r"extubat\w*",

@@ -11,7 +11,9 @@ Per sentence (lower-cased):
    mentions after it in its clause (within its reach in words, when it has one); a comma stops it unless
    the clause goes on as a list joined by "or"/"nor"/"and" ("no effusion, pneumothorax, or edema") and the
    word after the comma does not start a new finding ("no effusion, small pneumothorax"). A *post* cue
-   governs the mentions just before it (within its reach, never across a comma).
+   governs the mentions just before it (within its reach; across a comma only along an and/or list:
+   "the heart, mediastinum, and hila are unremarkable"). Coordinators ("or", "versus") govern only the
+   nearest mention on each side ("opacity may reflect aspiration or pneumonia").
 4. Status, in NegBio/CheXpert's order: pre-negation uncertainty → uncertain; else negation → negative;
    else uncertainty (a cue, an uncertain-by-construction phrase, an anchor whose only state is
    "stable") → uncertain; else positive. So a governing "no" beats a nearer hedge ("no focal opacity to
@@ -38,7 +40,6 @@ from imax.evaluate.labeler.phrases import (
     TERMINATORS,
     UNCERTAINTY,
     ClassPhrases,
-    Cue,
 )
 
 Status = Literal["positive", "negative", "uncertain"]
@@ -197,8 +198,6 @@ _SIDE_RE: Final[list[tuple[re.Pattern[str], Side]]] = [(re.compile(p), s) for p,
 _SENT_SPLIT: Final[re.Pattern[str]] = re.compile(r"(?<=[.!?])\s+|\n+")
 _KEYS: Final[tuple[str, ...]] = tuple(_KEY_PARTS)  # every table is compiled above this line
 
-Cue = Cue  # re-exported for readers of this module
-
 
 @dataclass(frozen=True)
 class Mention:
@@ -212,7 +211,7 @@ class Mention:
     sentence: int
     """0-based sentence index in the report."""
     text: str
-    """The matched phrase as written (lower-cased)."""
+    """The matched phrase as written."""
 
 
 def split_sentences(text: str) -> list[str]:
