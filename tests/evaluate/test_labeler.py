@@ -173,3 +173,15 @@ def test_metrics_record_their_labeler():
     assert labelers["ce_f1_micro"] == labelers["ce_f1/Pleural Effusion"] == "imax-rules-chexpert"
     assert labelers["chexbert_f1_micro"] == "chexbert"  # present (None: unavailable) and attributed
     assert set(labelers) == {k for k in metrics if k.startswith("ce_")} | set(PLUGIN_METRICS["chexbert"])
+
+
+def test_literal_prefilter_changes_nothing():
+    """The speed-up (run a regex only when one of its required literals is in the sentence) must not
+    change any mention: every corpus sentence gives the same mentions with every regex run."""
+    from imax.evaluate.labeler.scope import sentence_mentions
+
+    from .data.labeler_corpus import CORPUS, CORPUS_BATCH2, CORPUS_BATCH3
+
+    for text, _ in CORPUS + CORPUS_BATCH2 + CORPUS_BATCH3 + CASES + DEFECTS:
+        for k, sentence in enumerate(split_sentences(text)):
+            assert sentence_mentions(sentence, k) == sentence_mentions(sentence, k, prefilter=False), sentence

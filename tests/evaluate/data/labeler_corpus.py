@@ -372,6 +372,18 @@ CORPUS: list[tuple[str, str]] = [
     ("Resolved right pneumothorax, right chest tube remains in place.", "PTX=0 SD=1"),
     ("No consolidation, effusion, edema, or pneumothorax.", "CON=0 EFF=0 EDE=0 PTX=0"),
     ("Interval resolution of bilateral effusions and pulmonary edema.", "EFF=0 EDE=0"),
+    # ---------------------------------------------------------------- "without" / "no X or Y" fill-ins
+    ("Clear lungs without cardiomegaly.", "CMG=0"),
+    ("Heart size is normal without mediastinal widening.", "CMG=0 ECM=0"),
+    ("No mediastinal widening or pneumothorax.", "ECM=0 PTX=0"),
+    ("Lungs are clear without nodules or masses.", "LES=0"),
+    ("No pulmonary nodule or rib fracture.", "LES=0 FX=0"),
+    ("The lungs are clear without pleural thickening or effusion.", "PLO=0 EFF=0"),
+    ("No pleural thickening or pneumothorax.", "PLO=0 PTX=0"),
+    ("The previously noted left pleural thickening is no longer seen.", "PLO=0"),
+    ("Frontal view of the chest without lines or tubes.", "SD=0"),
+    ("No acute fracture or dislocation.", "FX=0"),
+    ("No focal opacity or pneumothorax.", "OPA=0 PTX=0"),
     # ---------------------------------------------------------------- whole normal reports (No Finding)
     ("No acute cardiopulmonary process.", ""),
     ("The lungs are clear.", ""),

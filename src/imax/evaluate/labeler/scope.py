@@ -188,6 +188,7 @@ _TERM: Final[_Matcher] = _Matcher(TERMINATORS, boundary=False)
 _WORD: Final[re.Pattern[str]] = re.compile(r"[\w/'-]+")
 # A comma continues a list ("no A, B, or C") only when no new finding starts after it.
 _LIST_JOIN: Final[re.Pattern[str]] = re.compile(r"\b(?:or|nor|and)\b")
+_COORD: Final[re.Pattern[str]] = _LIST_JOIN
 _NEW_FINDING_START: Final[re.Pattern[str]] = re.compile(
     r"\s*(?:there|the|a|an|small|moderate|large|mild|severe|trace|minimal|new|increased|decreased|stable|"
     r"persistent|unchanged|left|right|bilateral|bibasilar|possible|probable|likely|but|however|although|"
@@ -371,8 +372,16 @@ def _candidates(cls: _Compiled, ctx: _Sentence) -> list[tuple[Span, str]]:
                 continue
             if cls.exclude is not None:
                 lo, hi = (0, len(s)) if cls.exclude_sentence else ctx.subclause(*span)
-                window = s[max(lo, span[0] - _EXCLUDE_WINDOW) : min(hi, span[1] + _EXCLUDE_WINDOW)]
-                if cls.exclude.search(window):
+                lo, hi = max(lo, span[0] - _EXCLUDE_WINDOW), min(hi, span[1] + _EXCLUDE_WINDOW)
+                if not cls.exclude_sentence:
+                    # a coordinated finding is not context: "no pulmonary nodule or rib fracture"
+                    for m in _COORD.finditer(s, lo, hi):
+                        if m.end() <= span[0]:
+                            lo = m.end()
+                        elif m.start() >= span[1]:
+                            hi = m.start()
+                            break
+                if cls.exclude.search(s, lo, hi):
                     continue
             taken.append(span)
             out.append((span, how))
@@ -411,10 +420,13 @@ def _status(kinds: set[int], how: str) -> Status:
     return "positive"
 
 
-def sentence_mentions(sentence: str, k: int = 0) -> list[Mention]:
-    """The mentions of one sentence (index ``k`` in its report), CheXpert classes then "_other"."""
+def sentence_mentions(sentence: str, k: int = 0, prefilter: bool = True) -> list[Mention]:
+    """The mentions of one sentence (index ``k`` in its report), CheXpert classes then "_other".
+
+    ``prefilter=False`` runs every regex (the literal pre-filter only skips regexes that cannot match;
+    the tests check both give the same mentions)."""
     s = sentence.lower()
-    present = [key for key in _KEYS if key in s]
+    present = [key for key in _KEYS if key in s] if prefilter else list(_KEYS)
     classes = [c for c in _ALL if not c.keys.isdisjoint(present)]
     if not classes:
         return []
