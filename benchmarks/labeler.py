@@ -55,9 +55,9 @@ def phantom_reports(n: int, seed: int) -> list[str]:
 
 def corpus_reports(n: int, seed: int, per_report: int = 5) -> list[str]:
     sys.path.insert(0, str(ROOT / "tests" / "evaluate"))
-    from data.labeler_corpus import CORPUS, CORPUS_BATCH2, CORPUS_BATCH3  # test data, found via sys.path
+    from data.labeler_corpus import ALL_BATCHES  # test data, found via sys.path
 
-    sentences = [t for t, _ in CORPUS + CORPUS_BATCH2 + CORPUS_BATCH3]
+    sentences = [t for t, _ in ALL_BATCHES]
     rng = random.Random(seed)
     return [" ".join(rng.sample(sentences, per_report)) for _ in range(n)]
 

@@ -180,8 +180,8 @@ def test_literal_prefilter_changes_nothing():
     change any mention: every corpus sentence gives the same mentions with every regex run."""
     from imax.evaluate.labeler.scope import sentence_mentions
 
-    from .data.labeler_corpus import CORPUS, CORPUS_BATCH2, CORPUS_BATCH3
+    from .data.labeler_corpus import ALL_BATCHES
 
-    for text, _ in CORPUS + CORPUS_BATCH2 + CORPUS_BATCH3 + CASES + DEFECTS:
+    for text, _ in ALL_BATCHES + CASES + DEFECTS:
         for k, sentence in enumerate(split_sentences(text)):
             assert sentence_mentions(sentence, k) == sentence_mentions(sentence, k, prefilter=False), sentence

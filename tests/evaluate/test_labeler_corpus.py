@@ -16,10 +16,9 @@ import pytest
 from imax.evaluate.labeler import label_report
 from imax.schema.records import CHEXPERT14
 
-from .data.labeler_corpus import CODES, CORPUS_BATCH2, CORPUS_BATCH3
+from .data.labeler_corpus import ALL_BATCHES as CORPUS
+from .data.labeler_corpus import CODES
 from .data.labeler_corpus import CORPUS as CORPUS_BATCH1
-
-CORPUS = CORPUS_BATCH1 + CORPUS_BATCH2 + CORPUS_BATCH3
 
 FINDINGS = [c for c in CHEXPERT14 if c not in ("No Finding", "Support Devices")]
 

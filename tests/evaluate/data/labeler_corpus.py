@@ -554,3 +554,67 @@ CORPUS_BATCH3: list[tuple[str, str]] = [
     ("Rib fractures are not clearly seen.", "FX=-1"),
     ("Lung volumes are low, and there is crowding of the bronchovascular markings.", ""),
 ]
+
+# Fourth batch: same protocol (written before running the labeler on it).
+CORPUS_BATCH4: list[tuple[str, str]] = [
+    (
+        "Stable appearance of the chest with small bilateral pleural effusions and bibasilar atelectasis.",
+        "EFF=1 ATL=1",
+    ),
+    ("Interval improvement in pulmonary edema.", "EDE=1"),
+    ("Worsening right lower lobe opacity, which may represent aspiration or pneumonia.", "OPA=1 PNA=-1 NF=-"),
+    ("Tip of the right PICC line projects over the cavoatrial junction.", "SD=1"),
+    ("Feeding tube with tip in the stomach.", "SD=1"),
+    ("Left basilar atelectasis versus scarring.", "ATL=-1 OPA=-1"),
+    ("There is minimal left basilar atelectasis, otherwise the lungs are clear.", "ATL=1"),
+    ("Cardiac silhouette is top-normal.", "CMG=0"),
+    ("Mildly prominent interstitial markings could reflect mild edema.", "OPA=1 EDE=-1"),
+    (
+        "Increased retrocardiac opacity which could represent atelectasis or consolidation.",
+        "OPA=1 ATL=-1 CON=-1",
+    ),
+    ("No large effusion, though small effusions would be difficult to exclude.", "EFF=-1"),
+    ("The right chest tube is unchanged in position, with no pneumothorax.", "SD=1 PTX=0"),
+    ("Interval removal of the endotracheal and nasogastric tubes.", "SD=0"),
+    ("No evidence of pulmonary vascular congestion.", "EDE=0"),
+    ("The aorta is tortuous.", ""),
+    ("A right-sided pigtail catheter is in place in the right pleural space.", "SD=1"),
+    ("Lucency at the right apex may represent a small pneumothorax.", "PTX=-1"),
+    ("Multiple old healed rib fractures on the left.", "FX=1"),
+    ("Pleural effusion on the right has slightly increased.", "EFF=1"),
+    ("The mediastinum is midline.", ""),
+    ("No significant pleural effusions are seen.", "EFF=0"),
+    ("Mild to moderate cardiomegaly.", "CMG=1"),
+    (
+        "Right lower lobe opacity has improved but persists, consistent with resolving pneumonia.",
+        "OPA=1 PNA=1",
+    ),
+    ("There is mild bibasilar atelectasis without focal consolidation.", "ATL=1 CON=0"),
+    ("Small left apical pneumothorax is slightly smaller.", "PTX=1"),
+    ("There is no pneumothorax, effusion, or consolidation.", "PTX=0 EFF=0 CON=0"),
+    ("Moderate right and small left pleural effusions.", "EFF=1"),
+    ("No interval development of pleural effusion.", "EFF=0"),
+    ("The heart is normal in size and the lungs are clear.", "CMG=0"),
+    ("Heart size appears enlarged, though this may be accentuated by AP technique.", "CMG=1"),
+    ("Possible small hiatal hernia.", "NF=-"),
+    (
+        "There is a new nodular opacity in the left upper lobe, which is concerning for malignancy.",
+        "LES=1 OPA=1",
+    ),
+    ("Opacity in the right upper lobe likely represents a mass.", "OPA=1 LES=-1"),
+    ("Enteric tube tip is in the stomach; the side port is near the GE junction.", "SD=1"),
+    ("The lungs are clear, and there is no pneumothorax or effusion.", "PTX=0 EFF=0"),
+    ("Ill-defined opacity in the right middle lobe is suspicious for pneumonia.", "OPA=1 PNA=-1"),
+    ("There is likely a small left pleural effusion.", "EFF=-1"),
+    ("Patient is intubated.", "SD=1"),
+    ("Low lung volumes without focal consolidation.", "CON=0"),
+    (
+        "There are bilateral pleural effusions, left greater than right, which are slightly decreased.",
+        "EFF=1",
+    ),
+    ("Pneumothorax is unchanged in size, and the chest tube remains in place.", "PTX=1 SD=1"),
+    ("Mild atelectasis is present at the bases; no effusion or consolidation.", "ATL=1 EFF=0 CON=0"),
+]
+
+ALL_BATCHES: list[tuple[str, str]] = CORPUS + CORPUS_BATCH2 + CORPUS_BATCH3 + CORPUS_BATCH4
+"""Every entry (first batch: >= 300 sentences; later batches: checks of phrasing the rules were not shaped on)."""

@@ -285,6 +285,7 @@ CLASSES: Final[dict[str, ClassPhrases]] = {
             r"(?:surgical\s+)?clips?\b",
             r"port(?:-?a-?cath)?s?\b",
             r"stimulators?",
+            r"intubat\w*",  # an intubated patient has an endotracheal tube
             r"stents?\b",
             r"(?:introducer\s+)?sheaths?\b",
             r"(?:balloon\s+pump|iabp|lvad|impella)\b",

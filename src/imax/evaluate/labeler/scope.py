@@ -323,8 +323,13 @@ def _cues(s: str, active: set[int]) -> list[_CueAt]:
         # drop a cue strictly inside a longer one ("no" in "no longer seen", "exclude" in "difficult to
         # exclude"), except inside a pre-negation uncertainty cue: that one wins while it reaches, and
         # past its short reach the inner negation still governs ("no new opacity to suggest pneumonia")
+        # A pre cue inside a post cue keeps its own side ("there is likely a small effusion").
         if any(
-            o[0] <= c[0] and c[1] <= o[1] and (o[1] - o[0]) > (c[1] - c[0]) and o[2] != _KIND_PRE_NEG_UNC
+            o[0] <= c[0]
+            and c[1] <= o[1]
+            and (o[1] - o[0]) > (c[1] - c[0])
+            and o[2] != _KIND_PRE_NEG_UNC
+            and (o[3] == "both" or o[3] == c[3])
             for o in found
         ):
             continue
