@@ -20,6 +20,7 @@ Metrics computed from these labels are attributed to :data:`LABELER_NAME`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Final
 
@@ -45,15 +46,16 @@ _RANK: Final[dict[int, int]] = {1: 2, -1: 1, 0: 0}  # positive > uncertain > neg
 
 
 @lru_cache(maxsize=65536)
-def _cached_sentence(sentence: str, k: int) -> tuple[Mention, ...]:
+def _cached_sentence(sentence: str) -> tuple[Mention, ...]:
     # Reports repeat sentences ("No pleural effusion or pneumothorax."); labels depend on the sentence only.
-    return tuple(sentence_mentions(sentence, k))
+    return tuple(sentence_mentions(sentence, 0))
 
 
 def _all_mentions(text: str) -> list[Mention]:
     out: list[Mention] = []
     for k, sentence in enumerate(split_sentences(text)):
-        out.extend(_cached_sentence(sentence, k))
+        found = _cached_sentence(sentence)
+        out.extend(found if k == 0 else [replace(m, sentence=k) for m in found])
     return out
 
 
