@@ -58,3 +58,19 @@ def test_collators_feed_the_channels_the_processor_asks_for(tokenizer, dataset_d
 def test_collators_need_the_interface(tokenizer, dataset_dir):
     with pytest.raises(TypeError, match="ModelInterface"):
         TrainCollator(tokenizer, dataset_dir)
+
+
+def test_default_max_length_is_the_longest_sequence(tokenizer, dataset_dir):
+    """``max_length`` 0 in a run resolves to ``sequence_length``: image tokens + the longest prompt/answer,
+    so the longest sample fits whole (ends in EOS) and one token less would cut it."""
+    ds = EntryDataset(dataset_dir / "entries.parquet", "train")
+    interface = tiny_interface(tokenizer, S, 16)
+    entries = [ds[i] for i in range(len(ds))]
+    n = interface.sequence_length(entries)
+    batch = TrainCollator(interface, ds.data_root, n)(entries)
+    assert batch["input_ids"].shape[1] == n
+    longest = int(batch["attention_mask"].sum(1).argmax())
+    assert batch["input_ids"][longest, -1] == tokenizer.eos_token_id
+    cut = TrainCollator(interface, ds.data_root, n - 1)(entries)
+    assert cut["input_ids"].shape[1] == n - 1 and tokenizer.eos_token_id not in cut["input_ids"][longest].tolist()
+    assert interface.prompt_length(entries) < n and n > interface.num_image_tokens
