@@ -121,3 +121,16 @@ def test_image_token_count_follows_the_tower():
     assert num_image_tokens(llava(CLIPVisionConfig(image_size=336, patch_size=14), "default")) == 576
     assert num_image_tokens(llava(CLIPVisionConfig(image_size=336, patch_size=14), "full")) == 577
     assert num_image_tokens(llava(SiglipVisionConfig(image_size=384, patch_size=14), "full")) == 729
+
+
+def test_interface_of_an_older_processor_without_patch_size(model, tokenizer):
+    """Older llava-hf processor configs carry no patch_size: the model's count stands in."""
+    from imax.data import ModelInterface
+    from imax.model import make_processor
+    from imax.schema.errors import ImaxError
+
+    proc = make_processor(model, tokenizer)
+    proc.patch_size = None
+    assert ModelInterface.from_processor(proc, num_image_tokens(model)).num_image_tokens == 4
+    with pytest.raises(ImaxError, match="no patch_size"):
+        ModelInterface.from_processor(proc)

@@ -42,14 +42,18 @@ class ModelInterface:
         """From a transformers ``LlavaProcessor`` (``AutoProcessor.from_pretrained(checkpoint)``).
 
         Template: ``processor.chat_template``, else the tokenizer's. Image tokens: the processor's count
-        (:func:`processor_image_tokens`); ``num_image_tokens`` (the model's count) must agree with it.
+        (:func:`processor_image_tokens`); ``num_image_tokens`` (the model's count) must agree with it, and
+        stands in for it when an older processor config has no ``patch_size``.
         """
         tokenizer = getattr(processor, "tokenizer", None)
         image_processor = getattr(processor, "image_processor", None)
         if tokenizer is None or image_processor is None:
             raise ImaxError(f"{type(processor).__name__} lacks a tokenizer or an image processor")
         image = ImageSpec.from_processor(image_processor)
-        n = processor_image_tokens(processor, image.size)
+        if not getattr(processor, "patch_size", None) and num_image_tokens is not None:
+            n = num_image_tokens  # an older processor_config without patch_size: the model's count
+        else:
+            n = processor_image_tokens(processor, image.size)
         if num_image_tokens is not None and num_image_tokens != n:
             raise ImaxError(
                 f"the processor expands an image to {n} tokens but the model takes {num_image_tokens} "

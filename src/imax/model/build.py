@@ -265,7 +265,7 @@ def check_processor(processor: ProcessorMixin, model: torch.nn.Module, where: Pa
         problems.append(f"image token {token!r} is {ids}, the model's image_token_index {config.image_token_index}")
     ip = processor.image_processor
     mean = getattr(ip, "image_mean", None)
-    channels = len(mean) if isinstance(mean, list | tuple) else (3 if getattr(ip, "do_convert_rgb", True) else 1)
+    channels = len(mean) if isinstance(mean, list | tuple) else (3 if getattr(ip, "do_convert_rgb", True) is not False else 1)
     if channels != vision.num_channels:
         problems.append(f"processor gives {channels} channel(s), tower takes {vision.num_channels}")
     side = _input_side(ip)
