@@ -99,6 +99,7 @@ def _run(layout: str, tmp: Path) -> None:
     assert len(records) == 2
     assert main(["export", "--checkpoint", str(final), "--out", str(export)]) == 0
     assert (export / "processor_config.json").is_file() or (export / "preprocessor_config.json").is_file()
+    assert json.loads((export / "interface.json").read_text())["image"]["geometry"] == "pad-to-square+resize"
 
     reference = _reference_answers(export, data, rows)
     ours = [r["output"] for r in rows]

@@ -22,8 +22,9 @@ from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast,
 from imax.model.build import load_base, load_processor
 from imax.schema.errors import MissingPathError
 
-ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json")
-"""Files copied from a checkpoint beside its export (resolved config, task table, data manifest)."""
+ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json", "interface.json")
+"""Files copied from a checkpoint beside its export (resolved config, task table, data manifest, the
+model interface: chat template, image-token count, image preprocessing and its pad-to-square geometry)."""
 
 
 def merge_and_save(
