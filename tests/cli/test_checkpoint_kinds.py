@@ -80,7 +80,7 @@ def test_fisher_takes_each_kind(runs, kind, tmp_path, capsys):
     records = json.loads(out.read_text())
     assert [r["checkpoint"] for r in records] == ["initial", "late"]
     with safe_open(str(_final(runs, kind) / "trainable.safetensors"), framework="pt") as f:
-        trained = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+        trained = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 - safe_open is not iterable
     assert records[-1]["n_params"] == trained  # the Fisher is over exactly what trained
     assert records[-1]["trace"] > 0 and records[0]["step"] == 0 and records[-1]["step"] == 4
 

@@ -287,17 +287,11 @@ def _valid_json(path: Path) -> bool:
     return True
 
 
-def load_base(
-    path: str | Path, dtype: str | torch.dtype = "auto", device: str | torch.device | None = None
-) -> tuple[LlavaForConditionalGeneration, PreTrainedTokenizerFast]:
-    """Load a LLaVA-format model directory (``save_base`` layout, a merged export, or any
-    ``save_pretrained`` LLaVA checkpoint) or a hub id (:func:`locate_model`).
-
-    ``dtype``: a torch dtype, a :data:`DTYPES` name or "auto" (:func:`resolve_dtype`: float32 on the CPU,
-    the checkpoint's own dtype elsewhere). ``device`` only informs "auto"; the model is returned on the CPU.
-    Raises :class:`MissingPathError` / :class:`ImaxError` (one line naming the file) when the directory,
-    its config, its tokenizer or its weights are missing, truncated or malformed.
-    """
+def check_model_dir(path: str | Path) -> Path:
+    """The local directory of the LLaVA model ``path`` (a directory or hub id, :func:`locate_model`) after
+    checking, without loading any weight, that it has a LLaVA ``config.json``, a ``tokenizer.json`` and
+    complete ``*.safetensors`` files. Raises a one-line :class:`ImaxError` naming the bad file, or saying
+    what the directory is instead (a built dataset, a LoRA checkpoint, a run, ...)."""
     path = locate_model(path)
     for name in ("config.json", "tokenizer.json"):
         if not (path / name).is_file():
@@ -311,6 +305,21 @@ def load_base(
     if not _weight_files(path):
         raise MissingPathError(f"model directory {str(path)!r} has no *.safetensors weights")
     check_weight_files(path)
+    return path
+
+
+def load_base(
+    path: str | Path, dtype: str | torch.dtype = "auto", device: str | torch.device | None = None
+) -> tuple[LlavaForConditionalGeneration, PreTrainedTokenizerFast]:
+    """Load a LLaVA-format model directory (``save_base`` layout, a merged export, or any
+    ``save_pretrained`` LLaVA checkpoint) or a hub id (:func:`locate_model`).
+
+    ``dtype``: a torch dtype, a :data:`DTYPES` name or "auto" (:func:`resolve_dtype`: float32 on the CPU,
+    the checkpoint's own dtype elsewhere). ``device`` only informs "auto"; the model is returned on the CPU.
+    Raises :class:`MissingPathError` / :class:`ImaxError` (one line naming the file) when the directory,
+    its config, its tokenizer or its weights are missing, truncated or malformed.
+    """
+    path = check_model_dir(path)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, path, device)
     # Tokenizer first: it is cheap, and a broken one should fail before gigabytes of weights load.
     tokenizer = load_tokenizer(path)
@@ -325,6 +334,20 @@ def load_base(
             f"tokenizer's {IMAGE_TOKEN} id {special_id(tokenizer, IMAGE_TOKEN)}"
         )
     return model, tokenizer
+
+
+def meta_model(path: str | Path) -> LlavaForConditionalGeneration:
+    """The model of the directory ``path`` (or hub id) built on the meta device: its module tree and
+    parameter shapes without reading or allocating a weight (to check a LoRA regex before loading 7B)."""
+    path = check_model_dir(path)
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImaxError(f"{path / 'config.json'}: not a usable model config ({_first_line(exc)})") from None
+    with torch.device("meta"):
+        return LlavaForConditionalGeneration(config)
 
 
 def describe_directory(path: Path) -> str | None:

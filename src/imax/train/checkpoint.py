@@ -182,6 +182,22 @@ def load_rng(folder: Path, rank: int) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
 
 
+def check_resumable(folder: Path, rank: int) -> dict[str, Any]:
+    """``state.json`` of the checkpoint ``folder`` after checking, before any model loads, that every
+    file resume reads is there and complete; raises :class:`ImaxError` naming the first bad file."""
+    state = read_json(folder / "state.json")
+    if not state.get("resumable", True):
+        raise ImaxError(f"{folder}: written by a sharded engine (FSDP / DeepSpeed): its optimizer state was "
+                        "not saved, so it cannot be resumed exactly (start a new run with --init-from)")
+    for name in ("trainable.safetensors", "optimizer.safetensors", f"rng-rank{rank}.safetensors"):
+        if not (folder / name).is_file():
+            raise MissingPathError(f"{folder / name} does not exist: incomplete checkpoint")
+        check_safetensors(folder / name)
+    read_json(folder / "optimizer.json")
+    read_json(folder / f"rng-rank{rank}.json")
+    return state
+
+
 # ---- checkpoint directories ---------------------------------------------------------------------------
 def checkpoint_root(out: Path) -> Path:
     return Path(out) / "checkpoints"

@@ -54,15 +54,18 @@ from imax.data import ImageCache, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
     build_model,
+    check_lora_targets,
     check_trainable,
     checkpoint_kind,
     image_inputs,
     load_base,
     locate_model,
+    meta_model,
     num_image_tokens,
     save_base,
     train_tokenizer,
 )
+from imax.model.build import check_safetensors
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
@@ -227,16 +230,26 @@ def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: A
     return target, {"path": str(target.resolve()), "tiny_config_hash": config_hash(cfg.model)}
 
 
-def init_trainable(model: torch.nn.Module, source: Path, finetune: str) -> None:
-    """Start the trainable parameters from checkpoint ``source`` (``--init-from``): its
-    ``trainable.safetensors`` must hold exactly this run's trainable set (same fine-tuning mode, base and
-    LoRA settings); a checkpoint of another kind is refused naming what it is."""
+def check_init_from(source: Path, finetune: str) -> None:
+    """Refuse (one line, before any model loads) an ``--init-from`` that is not a complete checkpoint of
+    this run's fine-tuning mode."""
     kind = checkpoint_kind(source)
     wanted = "lora" if finetune == "lora" else "full"
     if kind != wanted:
         what = {"lora": "a LoRA checkpoint", "full": "a full fine-tune checkpoint", "model": "a model directory"}
         raise ImaxError(f"--init-from {source} is {what[kind]}; a --finetune {finetune} run starts from "
                         f"{what[wanted]} (use --base for a model directory)")
+    file = source / "trainable.safetensors"
+    if not file.is_file():
+        raise MissingPathError(f"--init-from: {file} does not exist (an incomplete checkpoint)")
+    check_safetensors(file)
+
+
+def init_trainable(model: torch.nn.Module, source: Path, finetune: str) -> None:
+    """Start the trainable parameters from checkpoint ``source`` (``--init-from``): its
+    ``trainable.safetensors`` must hold exactly this run's trainable set (same fine-tuning mode, base and
+    LoRA settings); a checkpoint of another kind is refused naming what it is."""
+    check_init_from(source, finetune)
     ckpt.load_trainable(model, source / "trainable.safetensors")
 
 
@@ -384,6 +397,16 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     # -- model: base (frozen) + LoRA on the LM + trainable projector. Same seed on every rank.
     base_dir, base_info = resolve_base(cfg, entries, accelerator)
+    # Everything the user pointed at is checked before the (possibly multi-GB) base loads.
+    if cfg.finetune == "lora":
+        check_lora_targets(meta_model(base_dir), cfg.model.lora.target_regex)
+    if cfg.init_from is not None:
+        check_init_from(Path(cfg.init_from), cfg.finetune)
+    resume_state = ckpt.check_resumable(latest, rank) if cfg.resume and latest is not None else None
+    if resume_state is not None and (resume_state["world"] != world or resume_state["total_steps"] != total):
+        raise ImaxError(f"{latest}: saved with world={resume_state['world']}, total_steps="
+                        f"{resume_state['total_steps']}; now world={world}, total_steps={total} (same config and "
+                        "process count needed)")
     if is_main:
         write_artifacts(cfg, manifest, base_info)
     set_seed(cfg.seed)
@@ -411,14 +434,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     # -- resume: weights, optimizer, position; RNG last (nothing may draw from it after this).
     start_step = 0
-    if cfg.resume and latest is not None:
-        state = ckpt.read_json(latest / "state.json")
-        if not state.get("resumable", True):
-            raise ImaxError(f"{latest}: written by a sharded engine (FSDP / DeepSpeed): its optimizer state was "
-                            "not saved, so it cannot be resumed exactly (start a new run with --init-from)")
-        if state["world"] != world or state["total_steps"] != total:
-            raise ImaxError(f"{latest}: saved with world={state['world']}, total_steps={state['total_steps']}; "
-                            f"now world={world}, total_steps={total} (same config and process count needed)")
+    if resume_state is not None:
+        state = resume_state
         ckpt.load_trainable(accelerator.unwrap_model(model), latest / "trainable.safetensors")
         ckpt.load_optimizer(optimizer, latest, names)
         start_step = int(state["step"])
