@@ -75,9 +75,20 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ---- trainable weights -------------------------------------------------------------------------------
+WRAPPER_PREFIXES: tuple[str, ...] = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+"""Name parts FSDP, activation checkpointing and torch.compile insert into parameter names."""
+
+
+def clean_name(name: str) -> str:
+    """A parameter name without wrapper parts (:data:`WRAPPER_PREFIXES`): the unwrapped model's name."""
+    for part in WRAPPER_PREFIXES:
+        name = name.replace(part, "")
+    return name
+
+
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``{name: tensor}`` of the parameters with ``requires_grad``."""
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+    """``{name: tensor}`` of the parameters with ``requires_grad`` (names free of wrapper parts)."""
+    return {clean_name(n): p for n, p in model.named_parameters() if p.requires_grad}
 
 
 def save_trainable(model: torch.nn.Module, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:

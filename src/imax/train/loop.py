@@ -253,6 +253,34 @@ def init_trainable(model: torch.nn.Module, source: Path, finetune: str) -> None:
     ckpt.load_trainable(model, source / "trainable.safetensors")
 
 
+def layer_classes(model: torch.nn.Module) -> list[str]:
+    """Class names of the repeated blocks of ``model`` (the elements of every ``...layers`` ModuleList:
+    the LM's decoder layers and the vision encoder's layers), e.g. ``["CLIPEncoderLayer",
+    "LlamaDecoderLayer"]``: FSDP's auto-wrap units for whatever base is loaded."""
+    names = {type(m[0]).__name__ for n, m in model.named_modules()
+             if isinstance(m, torch.nn.ModuleList) and n.endswith("layers") and len(m)}
+    return sorted(names)
+
+
+def configure_sharding(accelerator: Accelerator, model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Fill in what the sharded engines need from the loaded model, before ``accelerator.prepare``.
+
+    FSDP: when the launch config names no layer classes to wrap, wrap each decoder / encoder layer of
+    THIS model (:func:`layer_classes`), so one config serves Llama, Mistral, Qwen2, CLIP and SigLIP bases
+    (LLaVA declares no ``_no_split_modules`` for Accelerate to fall back on). DeepSpeed: the per-GPU
+    micro-batch, which Accelerate otherwise reads from a prepared DataLoader (imax's sampler is its own).
+    """
+    state = accelerator.state
+    if accelerator.distributed_type == DistributedType.FSDP:
+        plugin = state.fsdp_plugin
+        if getattr(plugin, "transformer_cls_names_to_wrap", None) in (None, []):
+            plugin.transformer_cls_names_to_wrap = layer_classes(model)
+    elif accelerator.distributed_type == DistributedType.DEEPSPEED:
+        ds = state.deepspeed_plugin.deepspeed_config
+        if ds.get("train_micro_batch_size_per_gpu") in (None, "auto"):
+            ds["train_micro_batch_size_per_gpu"] = max(1, cfg.batch_size // accelerator.num_processes)
+
+
 def gathered_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
     """Full ``{name: tensor}`` weights of a sharded model (FSDP, DeepSpeed ZeRO-3; on rank 0), else None.
 
@@ -429,6 +457,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     # Before prepare: ZeRO-3 / FSDP replace the live tensors by shards afterwards.
     initial = ckpt.fingerprint(ckpt.trainable_state(model)) if is_main else {}
     params = [p for p in model.parameters() if p.requires_grad]
+    configure_sharding(accelerator, model, cfg)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
