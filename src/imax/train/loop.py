@@ -14,14 +14,18 @@ The same command runs everywhere:
 
       torchrun --standalone --nproc_per_node=2 -m imax.cli train --data DIR --out RUN
 
-* GPUs, bf16 autocast, DDP / FSDP / DeepSpeed ZeRO-2 with the shipped accelerate configs::
+* GPUs, bf16 autocast, DDP / FSDP / DeepSpeed ZeRO-2 / ZeRO-3 with the shipped accelerate configs::
 
       accelerate launch --config_file configs/accelerate/ddp_bf16.yaml -m imax.cli train ... --mixed-precision bf16
       accelerate launch --config_file configs/accelerate/fsdp_bf16.yaml -m imax.cli train ...
-      accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml -m imax.cli train ...
+      accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m imax.cli train ...
 
-  (FSDP / DeepSpeed shard the optimizer state; the safetensors checkpoint writer here covers the
-  unsharded DDP case: with those configs checkpoints hold rank 0's view and are not resumable.)
+  (FSDP / DeepSpeed shard the optimizer state: every save gathers the full weights
+  (:func:`gathered_state`), the optimizer state is not written and such checkpoints are marked not
+  resumable. Every run ends with :func:`verify_saved`: the saved weights moved and the adapter holds them.)
+
+Base weights load in ``--dtype`` (auto: float32 on the CPU, the checkpoint's own dtype on a GPU); LoRA
+weights stay float32 (PEFT). ``--gradient-checkpointing`` recomputes decoder activations in the backward.
 
 Loss normalisation (why DDP == one process): the objective of an optimizer step is the mean over ALL
 answer tokens of its ``batch_size * grad_accum`` samples. Each rank counts its answer tokens, the counts
