@@ -89,7 +89,7 @@ def test_uncached_hub_id_with_the_hub_unreachable_is_one_line(tmp_path, monkeypa
 
 
 def test_not_a_path_nor_a_hub_id(tmp_path):
-    with pytest.raises(MissingPathError, match="does not exist .and is not a hub id"):
+    with pytest.raises(MissingPathError, match=r"does not exist \(and is not a hub id"):
         locate_model(tmp_path / "a" / "b" / "c")
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(MissingPathError, match="is a file"):
