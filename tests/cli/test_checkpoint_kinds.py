@@ -111,3 +111,15 @@ def test_init_from_refuses_the_other_kind(runs, tmp_path):
     cfg = dataclasses.replace(cfg, out=tmp_path / "y", init_from=runs.base)
     with pytest.raises(ImaxError, match="is a model directory"):
         train(cfg)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_evaluate_in_bf16(runs, kind, tmp_path, capsys):
+    """--dtype bfloat16 reaches generation (the lean decode loop and the vision cache run in bf16)."""
+    assert main(["evaluate", "--model", str(_final(runs, kind)), "--data", str(runs.data), "--split", "val",
+                 "--bootstrap", "0", "--no-meteor", "--batch-size", "4", "--dtype", "bfloat16",
+                 "--out", str(tmp_path / "eval")]) == 0
+    capsys.readouterr()
+    assert len(_predictions(tmp_path / "eval")) == 8
+    meta = json.loads((tmp_path / "eval" / "metrics.json").read_text())["meta"]
+    assert meta["config"]["dtype"] == "bfloat16"

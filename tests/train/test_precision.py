@@ -49,7 +49,7 @@ def test_gradient_checkpointing_is_really_on():
 
     tok = train_tokenizer(["[report] a b c", "heart normal"] * 20, ["[report]"], 300)
     model = build_model(tiny_model(), tok)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     layers = model.model.language_model.layers
     assert all(layer.gradient_checkpointing for layer in layers)
 

@@ -446,7 +446,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
     if cfg.gradient_checkpointing:
         # Non-reentrant: works with frozen embeddings (no input-requires-grad hook) and replays dropout.
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if cfg.finetune == "lora":
         model = apply_lora(model, cfg.model.lora)  # checks the target regex and the trainable set
