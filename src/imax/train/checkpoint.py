@@ -99,13 +99,14 @@ def save_trainable(model: torch.nn.Module, path: Path, state: dict[str, torch.Te
     save_file(_contiguous(tensors), str(path))
 
 
-def fingerprint(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
-    """``{name: (sum, sum of squares)}`` in float64: a few bytes per tensor that tell whether it changed
-    (training checks its saved weights against the initial ones without keeping a copy)."""
+def fingerprint(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[float, float, int]]:
+    """``{name: (sum, sum of squares, numel)}`` in float64: a few bytes per tensor that tell whether it
+    changed or lost its data (training checks its saved weights against the initial ones without keeping
+    a copy; a ZeRO-3 placeholder has numel 0)."""
     out = {}
     for name, t in tensors.items():
         d = t.detach().double()
-        out[name] = (float(d.sum()), float((d * d).sum()))
+        out[name] = (float(d.sum()), float((d * d).sum()), d.numel())
     return out
 
 

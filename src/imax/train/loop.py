@@ -298,14 +298,22 @@ def gathered_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[str
     return accelerator.get_state_dict(model)
 
 
-def verify_saved(folder: Path, initial: dict[str, tuple[float, float]], finetune: str) -> None:
-    """Check what a checkpoint holds against the run: the trainable tensors moved away from their
-    initial values (a ZeRO-3 / FSDP save of unsharded placeholders would not), and a LoRA adapter holds
+def verify_saved(
+    folder: Path, initial: dict[str, tuple[float, float, int]], finetune: str, expect_change: bool = True
+) -> None:
+    """Check what a checkpoint holds against the run: the trainable tensors kept their sizes and (when
+    ``expect_change``: a run with a non-zero learning rate) moved away from their ``initial``
+    fingerprints (:func:`imax.train.checkpoint.fingerprint`; a ZeRO-3 / FSDP save of sharded placeholders
+    would hold empty or untouched tensors), and a LoRA adapter holds
     the same LoRA + projector tensors as ``trainable.safetensors`` (what evaluate and export load is what
     trained). Raises :class:`ImaxError` naming the checkpoint."""
     saved = ckpt.load_file(folder / "trainable.safetensors")
     now = ckpt.fingerprint(saved)
-    if initial and all(now[n] == initial[n] for n in initial if n in now):
+    hollow = [n for n in initial if n in now and now[n][2] != initial[n][2]]
+    if hollow:
+        raise ImaxError(f"{folder}: saved trainable tensors have lost their elements ({hollow[:3]}): the save "
+                        "captured sharded placeholders (ZeRO-3 / FSDP state dict gathering)")
+    if expect_change and initial and all(now[n] == initial[n] for n in initial if n in now):
         raise ImaxError(f"{folder}: the saved trainable weights equal the initial ones; nothing trained or "
                         "the save captured unsharded placeholders (ZeRO-3 / FSDP state dict gathering)")
     if finetune != "lora":
@@ -593,7 +601,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     final = save("final", total) if start_step < total or not (root / "final").exists() else root / "final"
     if is_main and total > start_step:
-        verify_saved(final, initial if cfg.lr > 0 else {}, cfg.finetune)  # the weights trained and the adapter holds them
+        verify_saved(final, initial, cfg.finetune, expect_change=cfg.lr > 0)  # the weights trained and the adapter holds them
     logger.close()
     return TrainResult(out=cfg.out, final=final, steps=total, final_loss=last_loss, losses=losses,
                        seconds=time.perf_counter() - t_start)
