@@ -98,3 +98,22 @@ def test_hub_id_base_trains_and_is_recorded(tiny_data, base, tmp_path, monkeypat
     assert info["hub_id"] == "tiny-org/tiny-llava" and COMMIT in info["path"]
     model, _ = load_checkpoint(result.final)  # base.json's path: the cache snapshot
     assert model is not None
+
+
+def test_config_yaml_records_the_loaded_base(tiny_data, base, tmp_path):
+    """With --base, config.yaml describes the model that trained (the base's shapes and vocabulary), not
+    the tiny defaults the config would otherwise carry."""
+    import dataclasses
+
+    from imax.schema.config.model import ModelConfig
+
+    defaults = ModelConfig()
+    cfg = tiny_config(tiny_data, tmp_path / "real", base=base, max_steps=1, fisher_fractions=())
+    cfg.model = dataclasses.replace(defaults, lora=cfg.model.lora)  # 128 px, vocab 4000, 4 layers
+    result = train(cfg)
+    saved = yaml.safe_load((result.final / "config.yaml").read_text())["model"]
+    base_cfg = json.loads((base / "config.json").read_text())
+    assert saved["vision"]["image_size"] == base_cfg["vision_config"]["image_size"] == 32
+    assert saved["text"]["num_layers"] == base_cfg["text_config"]["num_hidden_layers"] == 2
+    assert saved["vocab_size"] == base_cfg["text_config"]["vocab_size"] != defaults.vocab_size
+    assert saved["lora"]["r"] == cfg.model.lora.r

@@ -15,6 +15,7 @@ from imax.model.build import (
     num_image_tokens,
     resolve_dtype,
     save_base,
+    settings_of,
 )
 from imax.model.checkpoint import (
     CheckpointKind,
@@ -100,6 +101,7 @@ __all__ = [
     "num_image_tokens",
     "resolve_dtype",
     "save_base",
+    "settings_of",
     "special_id",
     "train_tokenizer",
     "trainable_parameter_names",

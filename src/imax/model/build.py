@@ -124,6 +124,54 @@ def num_image_tokens(model: torch.nn.Module) -> int:
     raise ValueError(f"unknown vision_feature_select_strategy {strategy!r}")
 
 
+def settings_of(model: LlavaForConditionalGeneration, tokenizer: PreTrainedTokenizerFast, base: ModelConfig) -> ModelConfig:
+    """The :class:`ModelConfig` that describes a LOADED model: vision / text shapes, feature layer and
+    strategy, projector activation and vocabulary read from its config and tokenizer (``base`` supplies
+    the fields a config does not hold: LoRA settings and the init seed). A run's config.yaml records
+    this, not the tiny defaults, when it trains a given base."""
+    from dataclasses import replace
+
+    config = model.config
+    v, t = config.vision_config, config.text_config
+    layer = config.vision_feature_layer
+    heads = t.num_attention_heads
+    return replace(
+        base,
+        vision=replace(
+            base.vision,
+            image_size=int(v.image_size),
+            patch_size=int(v.patch_size),
+            num_channels=int(getattr(v, "num_channels", base.vision.num_channels)),
+            hidden_size=int(v.hidden_size),
+            num_layers=int(v.num_hidden_layers),
+            num_heads=int(v.num_attention_heads),
+            intermediate_size=int(v.intermediate_size),
+        ),
+        text=replace(
+            base.text,
+            hidden_size=int(t.hidden_size),
+            num_layers=int(t.num_hidden_layers),
+            num_heads=int(heads),
+            num_kv_heads=int(getattr(t, "num_key_value_heads", None) or heads),
+            intermediate_size=int(t.intermediate_size),
+            max_position_embeddings=int(t.max_position_embeddings),
+            rope_theta=float(_rope_theta(t, base.text.rope_theta)),
+        ),
+        vision_feature_select_strategy=config.vision_feature_select_strategy,
+        vision_feature_layer=int(layer) if isinstance(layer, int) else base.vision_feature_layer,
+        projector_hidden_act=str(config.projector_hidden_act),
+        vocab_size=len(tokenizer),
+    )
+
+
+def _rope_theta(text_config: Any, default: float) -> float:
+    theta = getattr(text_config, "rope_theta", None)
+    if theta is None:  # transformers 5 keeps it in rope_parameters
+        params = getattr(text_config, "rope_parameters", None) or {}
+        theta = params.get("rope_theta") if isinstance(params, dict) else None
+    return float(theta) if theta is not None else default
+
+
 def save_base(
     model: LlavaForConditionalGeneration,
     tokenizer: PreTrainedTokenizerFast,

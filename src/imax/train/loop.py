@@ -67,6 +67,7 @@ from imax.model import (
     meta_model,
     num_image_tokens,
     save_base,
+    settings_of,
     train_tokenizer,
 )
 from imax.model.build import check_safetensors
@@ -447,10 +448,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ImaxError(f"{latest}: saved with world={resume_state['world']}, total_steps="
                         f"{resume_state['total_steps']}; now world={world}, total_steps={total} (same config and "
                         "process count needed)")
-    if is_main:
-        write_artifacts(cfg, manifest, base_info)
     set_seed(cfg.seed)
     model, tokenizer = load_base(base_dir, dtype=cfg.dtype, device=device)
+    if cfg.base is not None:  # config.yaml records the loaded model's real settings, not the tiny defaults
+        cfg.model = settings_of(model, tokenizer, cfg.model)
+    if is_main:
+        write_artifacts(cfg, manifest, base_info)
     n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
     if cfg.gradient_checkpointing:
         # Non-reentrant: works with frozen embeddings (no input-requires-grad hook) and replays dropout.
