@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,6 @@ import torch
 from transformers import (
     AutoProcessor,
     AutoTokenizer,
-    CLIPImageProcessor,
     CLIPVisionConfig,
     LlamaConfig,
     LlavaConfig,
@@ -134,14 +135,29 @@ def num_image_tokens(model: torch.nn.Module) -> int:
     raise ValueError(f"unknown vision_feature_select_strategy {strategy!r}")
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' logger for a block: without torchvision, touching ``CLIPImageProcessor``
+    logs a fallback notice (to its PIL twin, which computes the same pixels) that would break imax's
+    one-line error output."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
 def image_processor_for(
     model: torch.nn.Module,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
     resample: int = 2,
-) -> CLIPImageProcessor:
-    """The image processor of a model imax composed itself (:func:`build_model`): CLIP's, at the tower's
-    side and channel count (``do_convert_rgb`` only for 3 channels), mean/std 0.5 per channel unless
+) -> Any:
+    """The image processor of a model imax composed itself (:func:`build_model`): ``CLIPImageProcessor``
+    at the tower's side and channel count (``do_convert_rgb`` only for 3 channels), mean/std 0.5 per channel unless
     given (the tiny tower is trained from scratch on that scale), bilinear resampling (``resample``, a
     PIL code). Published checkpoints ship their own."""
     vision = model.config.vision_config
@@ -150,10 +166,13 @@ def image_processor_for(
     std = tuple(std) if std is not None else (0.5,) * c
     if len(mean) != c or len(std) != c:
         raise ValueError(f"mean/std need {c} values (one per input channel), got {mean}, {std}")
-    return CLIPImageProcessor(
-        size={"shortest_edge": side}, crop_size={"height": side, "width": side}, do_center_crop=True,
-        resample=resample, image_mean=list(mean), image_std=list(std), do_convert_rgb=c == 3,
-    )  # fmt: skip
+    with _quiet_transformers():
+        from transformers import CLIPImageProcessor  # imported here: its lazy import logs (see above)
+
+        return CLIPImageProcessor(
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}, do_center_crop=True,
+            resample=resample, image_mean=list(mean), image_std=list(std), do_convert_rgb=c == 3,
+        )  # fmt: skip
 
 
 def make_processor(
@@ -284,7 +303,8 @@ def load_processor(path: str | Path, model: torch.nn.Module | None = None) -> Pr
     (see :func:`processor_dir`); with ``model``, checked against it: image token id, input side,
     channels and image-token count must agree, else :class:`ImaxError` naming the mismatch."""
     where = processor_dir(path)
-    processor = AutoProcessor.from_pretrained(where, local_files_only=True)
+    with _quiet_transformers():
+        processor = AutoProcessor.from_pretrained(where, local_files_only=True)
     if model is not None:
         check_processor(processor, model, where)
     return processor
