@@ -14,6 +14,7 @@ its latest checkpoint, so a killed experiment picks up where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,6 +39,7 @@ from imax.experiment.plan import (
 )
 from imax.schema.config import to_dict
 from imax.schema.config.experiment import ExperimentConfig
+from imax.schema.config.train import TrainConfig
 
 Log = Callable[[str], None]
 
@@ -110,6 +112,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def same_steps(tcfg: TrainConfig, parent_run: Path, data: Path) -> TrainConfig:
+    """The control's recipe: ``tcfg`` with exactly the optimizer steps its parent ran.
+
+    With a step budget both stop at it anyway; when epochs decide (``full``), half the data would give
+    half the steps, so the control gets the parent's step count as ``max_steps`` and enough epochs to
+    reach it (it then sees each example about twice as often: the handicap is less data, not less
+    training)."""
+    total = int(_read_json(parent_run / "checkpoints" / "final" / "state.json")["total_steps"])
+    stats = _read_json(Path(data) / "stats.json")
+    n = sum(stats["per_split"]["train"]["per_task_entries"].values())
+    per_epoch = max(1, n) / (tcfg.batch_size * tcfg.grad_accum)
+    return replace(tcfg, max_steps=total, epochs=max(tcfg.epochs, math.ceil(total / per_epoch) + 1))
+
+
 def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl.DataFrame | None, log: Log) -> dict:
     """Train, evaluate and analyse the arms (and the control) for one seed; returns {arm: run directory}.
 
@@ -125,6 +141,8 @@ def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl
             continue
         run = plan.run_dir(arm, seed)
         tcfg = train_config(cfg, plan, base, plan.builds[arm].out, run, seed)
+        if arm == CONTROL:
+            tcfg = same_steps(tcfg, runs[CONTROL_PARENT], plan.builds[arm].out)
         if not _stage(log, f"train {arm} seed {seed}", (run / "checkpoints" / "final").is_dir()):
             train(tcfg)
         runs[arm], train_data[arm] = run, plan.builds[arm].out
