@@ -117,9 +117,9 @@ def test_seeds_are_averaged_inside_each_draw():
     rng = np.random.default_rng(2)
     a = [rng.random(80) < 0.7 for _ in range(3)]
     b = [rng.random(80) < 0.5 for _ in range(3)]
-    pairs = [(score_tasks(_multiclass_preds(x, "a")), score_tasks(_multiclass_preds(y, "b"))) for x, y in zip(a, b)]
+    pairs = [(score_tasks(_multiclass_preds(x, "a")), score_tasks(_multiclass_preds(y, "b"))) for x, y in zip(a, b, strict=True)]
     boot = paired_difference(pairs, n_bootstrap=300)
-    assert boot["diff/multitask_average"]["value"] == pytest.approx(np.mean([x.mean() - y.mean() for x, y in zip(a, b)]))
+    assert boot["diff/multitask_average"]["value"] == pytest.approx(np.mean([x.mean() - y.mean() for x, y in zip(a, b, strict=True)]))
     one = paired_difference(pairs[:1], n_bootstrap=300)
     assert boot["diff/multitask_average"]["se"] < one["diff/multitask_average"]["se"]  # three seeds: less noise
 

@@ -82,7 +82,7 @@ def _interval(value) -> bool:
 
 
 def test_every_arm_carries_trivial_baselines_and_shuffled_image_scores_with_cis(smoke):
-    cfg, results, _ = smoke
+    cfg, _, _ = smoke
     on_disk = json.loads((cfg.out / "results.json").read_text())
     for arm, block in on_disk["runs"].items():
         for key in ("trivial_baseline", "shuffled_image"):

@@ -127,7 +127,7 @@ def make_results(root: Path, n_gallery: int = 3) -> dict[str, Any]:
     runs["dmax_half"] = {**copy.deepcopy(runs["dmax"]), "metrics": control_metrics,
                          "multitask_average": round(runs["dmax"]["multitask_average"] - 0.021, 4),
                          "fisher": [], "control": True, "detected": True, "minimum_detectable_effect": 0.0123}
-    for run, block in runs.items():
+    for block in runs.values():
         block["trivial_baseline"] = _control_block(block, primary, 0.6, rule=True)
         block["shuffled_image"] = _control_block(block, primary, 0.85)
     gains = {}

@@ -17,7 +17,7 @@ def _headline(page: str) -> str:
 
 
 def test_detected_control_keeps_the_plain_answer_and_states_the_detection(report):
-    results, written = report
+    _, written = report
     page = written["html"].read_text()
     assert _headline(page).startswith("IMAX beats DMAX on ")
     verdict = re.search(r'id="control-verdict">(.*?)</div>', page)
