@@ -12,14 +12,14 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from imax.builders.entries import make_entries
-from imax.builders.export import write_hf, write_llava
+from imax.builders.export import write_hf, write_llava, write_pointers
 from imax.builders.manifest import file_sha256, make_manifest
 from imax.builders.select import prepare, select_dmax, select_imax, select_test
 from imax.builders.splits import with_splits
@@ -27,7 +27,7 @@ from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
-from imax.sources.base import SourceTables
+from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
 
 
@@ -101,12 +101,15 @@ def build_dataset(
     t0 = time.perf_counter()
     used_images = images.join(entries.select("dicom_id").unique(), on="dicom_id", how="semi").sort("dicom_id")
     stats = dataset_stats(entries, cfg.mode)
+    whole = quarantine.filter(pl.col("field") == "*").select("file", "reason").rows()  # unread files
     accounting = {
         "inputs": [
             {"source": i.source, "file": Path(i.path).name, "read": i.rows_read, "used": i.rows_used,
-             "quarantined": i.rows_quarantined}
+             "quarantined": i.rows_quarantined, "error": file_error(i.path, whole)}
             for i in tables.inputs
         ],
+        # every source with no file: what was looked for and how to map it (never silently absent)
+        "missing_sources": [asdict(n) | {"hint": n.hint()} for n in tables.not_found],
         "orphan_annotations": int(orphans["n"].sum()) if orphans.height else 0,
         "tasks": task_accounting(tables.annotations, orphans, entries),
         "dmax_order": dmax_order,
@@ -122,6 +125,15 @@ def build_dataset(
         write_build(result, tables, cfg, tasks)
         t["write"] = time.perf_counter() - t0
     return result
+
+
+def file_error(path: str, whole: list[tuple[str, str]]) -> str | None:
+    """Why an input file was not read at all (its ``*`` quarantine row: ``whole`` = (file, reason)
+    of those rows), else None."""
+    for label, reason in whole:
+        if label and (path == label or path.endswith("/" + label)):
+            return reason
+    return None
 
 
 def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tasks: Mapping[str, TaskSpec]) -> Path:
@@ -161,7 +173,7 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     if cfg.export_llava:
         jobs.append(("llava", lambda: write_llava(result.entries, out)))
     if cfg.export_hf:
-        jobs.append(("hf", lambda: write_hf(result.entries, out)))
+        jobs.append(("hf", lambda: write_hf(result.entries, out, tables.data_root, embed=cfg.hf_embed_images)))
     hashes: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         for got in [pool.submit(hashed, name, job) for name, job in jobs]:
@@ -170,7 +182,18 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     result.timings["write_tables"] = done["tables"] - clock
     result.timings["write_exports"] = max(done.values()) - done["tables"]
     clock = time.perf_counter()
-    manifest = make_manifest(tables, cfg, out, list(hashes), result.accounting, hashes=hashes)
+    # HF files holding absolute image paths depend on where the sources are: outside the id, with the
+    # files that point at locations (written once the id is known; see imax.builders.export).
+    located = {p: h for p, h in hashes.items() if p.parent.name == "hf" and not cfg.hf_embed_images}
+    content = {p: h for p, h in hashes.items() if p not in located}
+    manifest = make_manifest(tables, cfg, out, list(content), result.accounting, hashes=content)
+    if cfg.export_llava or cfg.export_hf:
+        counts = {s: v["entries"] for s, v in result.stats["per_split"].items()}
+        exports, pointers = write_pointers(out, manifest, counts, llava=cfg.export_llava, hf=cfg.export_hf,
+                                           embed=cfg.hf_embed_images)
+        located |= {p: file_sha256(p) for p in pointers}
+        manifest["exports"] = exports | {"located_outputs": {
+            str(p.resolve().relative_to(out.resolve())): h for p, h in sorted(located.items())}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     result.timings["write_manifest"] = time.perf_counter() - clock
     result.out, result.manifest = out, manifest
@@ -196,6 +219,12 @@ def format_accounting(result: BuildResult) -> str:
     lines = [f"{'source':<12} {'file':<44} {'read':>9} {'used':>9} {'quarant.':>9}"]
     for i in acc["inputs"]:
         lines.append(f"{i['source']:<12} {i['file'][:44]:<44} {i['read']:>9} {i['used']:>9} {i['quarantined']:>9}")
+        if i.get("error"):
+            lines.append(f"{'':<15}NOT READ: {i['error']}")
+    for m in acc.get("missing_sources", []):
+        lines.append(f"{m['source']:<12} {'NOT FOUND (0 files)':<44} {0:>9} {0:>9} {0:>9}")
+        nf = NotFound(**{k: m[k] for k in NotFound.__dataclass_fields__})
+        lines.extend(f"{'':<15}{text}" for text in nf.lines())
     lines.append(f"orphan annotations (no image row) quarantined by build: {acc['orphan_annotations']}")
     lines.append("")
     lines.append(f"{'task':<12} {'annotations':>12} {'quarant.':>9} {'entries':>9} {'unused':>9}")
