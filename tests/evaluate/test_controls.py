@@ -97,7 +97,7 @@ def test_paired_difference_detects_a_large_effect_and_gives_its_mde():
     block = score_control([_multiclass_preds(model, "m")], [_multiclass_preds(control, "c")], n_bootstrap=400)
     avg = block["multitask_average"]
     assert avg["diff"] == pytest.approx(model.mean() - control.mean())
-    assert avg["diff_ci"][0] > 0 and avg["diff_se"] > 0
+    assert avg["diff_ci"][0] > 0 and avg["diff_se"] > 0 and block["above_zero"] == ["multiclass"]
     # SE of a paired difference of proportions: sqrt(p_discordant / n) (no hit is gained by the control).
     assert avg["diff_se"] == pytest.approx(np.sqrt(avg["diff"] * (1 - avg["diff"]) / 200), rel=0.2)
     assert minimum_detectable_effect(avg["diff_se"]) == pytest.approx(MDE_FACTOR * avg["diff_se"])
@@ -110,7 +110,7 @@ def test_identical_runs_differ_by_exactly_zero():
     hits = np.random.default_rng(1).random(60) < 0.5
     block = score_control([_multiclass_preds(hits, "a")], [_multiclass_preds(hits, "b")], n_bootstrap=200)
     assert block["multitask_average"]["diff"] == 0.0 and block["multitask_average"]["diff_ci"] == [0.0, 0.0]
-    assert block["multitask_average"]["diff_se"] == 0.0
+    assert block["multitask_average"]["diff_se"] == 0.0 and block["above_zero"] == []
 
 
 def test_seeds_are_averaged_inside_each_draw():

@@ -59,3 +59,32 @@ def test_seeds_share_the_draws():
     parents = [rng.random(200) < 0.7 for _ in range(3)]
     s = summary(parents, [p & (rng.random(200) < 0.8) for p in parents])
     assert s["n_seeds"] == 3 and s["detected"] is True
+
+
+def test_arm_controls_over_seeds_rescore_the_saved_control_predictions(tmp_path):
+    import json
+
+    from imax.evaluate.controls import score_control
+    from imax.experiment.aggregate import arm_controls
+
+    rng = np.random.default_rng(4)
+    model = [preds(rng.random(50) < 0.8, "m") for _ in range(2)]
+    baseline = [preds(rng.random(50) < 0.4, "b") for _ in range(2)]
+    dirs, per_seed = [], []
+    for s in range(2):
+        d = tmp_path / f"seed{s}"
+        d.mkdir()
+        (d / "baseline_predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in baseline[s]))
+        block = score_control([model[s]], [baseline[s]], n_bootstrap=50)
+        block["rule"] = {"multiclass": "majority train edema grade"}
+        per_seed.append({"trivial_baseline": block, "shuffled_image": {"unavailable": "fewer than two test images"}})
+        dirs.append(d)
+    out = arm_controls(per_seed, dirs, model, n_bootstrap=200)
+    tb = out["trivial_baseline"]
+    assert tb["n_seeds"] == 2 and tb["rule"] == {"multiclass": "majority train edema grade"}
+    expected = np.mean([per_seed[s]["trivial_baseline"]["multitask_average"]["diff"] for s in range(2)])
+    assert tb["multitask_average"]["diff"] == pytest.approx(expected)
+    assert tb["above_zero"] == ["multiclass"]
+    assert out["shuffled_image"] == {"unavailable": "fewer than two test images"}
+    # One seed: the evaluation's own block, untouched.
+    assert arm_controls(per_seed[:1], dirs[:1], model[:1], 200)["trivial_baseline"] == per_seed[0]["trivial_baseline"]

@@ -210,6 +210,7 @@ def _control_block(run: dict[str, Any], primary: dict[str, Any], factor: float, 
     block: dict[str, Any] = {"tasks": tasks, "multitask_average": {
         "value": avg, "ci": _ci(avg, 0.01), "diff": round(run["multitask_average"] - avg, 4),
         "diff_ci": _ci(run["multitask_average"] - avg, 0.008), "diff_se": 0.004}}
+    block["above_zero"] = [t for t, c in tasks.items() if c["diff_ci"][0] > 0]
     if rule:
         block["rule"] = {t: TASKS[t].trivial_rule for t in TASK_NAMES}
     return block

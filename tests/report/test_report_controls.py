@@ -73,3 +73,14 @@ def test_rec_mean_box_per_region(report):
     rows = {(r[0].text, r[1].text): r for r in table.rows}
     assert rows[("heart", "acc_iou75")][2].text == "0.410" and rows[("left lung", "mean_iou")][2].text == "0.740"
     assert ("all regions", "mean_iou") in rows
+
+
+def test_summary_counts_the_tasks_beating_the_baseline(report):
+    results, written = report
+    table = controls.summary(results)
+    assert table is not None and [r[0].text for r in table.rows] == ["IMAX", "DMAX", "pseudo-IMAX", "DMAX ½ (control)"]
+    beaten = results["runs"]["imax"]["trivial_baseline"]["above_zero"]
+    assert table.rows[0][1].text == f"{len(beaten)} of 7"
+    d = results["runs"]["imax"]["shuffled_image"]["multitask_average"]
+    assert table.rows[0][3].text == f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]"
+    assert "What the models learned" in written["html"].read_text()

@@ -164,7 +164,8 @@ def control_block(
     """The metrics.json / results.json block of one control beside a model (one results map per seed).
 
     ``{"tasks": {task: {metric, value, score, score_ci, diff, diff_ci, diff_se, metrics,
-    parse_failure_rate}}, "multitask_average": {value, ci, diff, diff_ci, diff_se}}``: ``value`` is the
+    parse_failure_rate}}, "multitask_average": {value, ci, diff, diff_ci, diff_se}, "above_zero": [tasks
+    whose diff CI lies above 0]}``: ``value`` is the
     control's primary metric (mean over seeds), ``score`` its higher-is-better score, ``diff`` the
     model's score minus the control's (positive: the model does better). CIs: paired image bootstrap.
     """
@@ -193,9 +194,16 @@ def control_block(
         "diff_ci": boot["diff/multitask_average"]["ci"],
         "diff_se": boot["diff/multitask_average"]["se"],
     }
+    # Tasks where the model is better with 95% confidence (e.g. "beats its trivial baseline on k of 7").
+    out["above_zero"] = [t for t, c in out["tasks"].items() if _lower(c["diff_ci"]) > 0]
     out["n_resamples"] = n_bootstrap
     out["n_seeds"] = len(model)
     return out
+
+
+def _lower(ci: Sequence[float]) -> float:
+    lo = float(ci[0]) if ci else float("nan")
+    return lo if np.isfinite(lo) else float("-inf")
 
 
 def _mean(values: Sequence[Any]) -> float | None:
