@@ -68,11 +68,12 @@ def test_trivial_baseline_and_shuffled_cells_come_from_the_json(report):
 
 def test_rec_mean_box_per_region(report):
     results, _ = report
-    table = controls.rec_mean_box(results)
-    assert table is not None
-    rows = {(r[0].text, r[1].text): r for r in table.rows}
-    assert rows[("heart", "acc_iou75")][2].text == "0.410" and rows[("left lung", "mean_iou")][2].text == "0.740"
-    assert ("all regions", "mean_iou") in rows
+    table = controls.per_target(results)
+    assert table is not None and "IMAX train" in table.header[3]
+    rows = {(r[0].text, r[1].text, r[2].text): r for r in table.rows}
+    assert rows[("rec", "heart", "acc_iou75")][3].text == "0.410"
+    assert rows[("rec", "left lung", "mean_iou")][3].text == "0.740"
+    assert {k[2] for k in rows if k[0] == "rec"} == {"mean_iou", "acc_iou50", "acc_iou75"}
 
 
 def test_summary_counts_the_tasks_beating_the_baseline(report):

@@ -164,28 +164,39 @@ def summary(results: Mapping[str, Any]) -> Table | None:
                  "when shown another image. Differences: paired bootstrap over test images, 95% CI.")
 
 
-def rec_mean_box(results: Mapping[str, Any]) -> Table | None:
-    """Rec per region: the mean-box baseline (of the first run's train split) beside every run."""
+def per_target(results: Mapping[str, Any]) -> Table | None:
+    """The trivial baselines broken down by target (rec: the mean box per region; calculation: the
+    median per measure; multilabel: the finding set per label space) beside every run.
+
+    Generic over the task table: a task is shown when its baseline's metrics hold ``<target>/<m>`` for
+    every metric ``m`` the task declares (``TaskSpec.metrics``, at least two), which the scorers write
+    per region, measure and label space. The baseline column is the first run's (its own train split).
+    """
+    from imax.tasks import TASKS
+
     runs = nb.runs(results)
-    source = next((r for r in runs
-                   if isinstance(nb.get(results, "runs", r, "trivial_baseline", "tasks", "rec", "metrics"), Mapping)),
+    source = next((r for r in runs if isinstance(nb.get(results, "runs", r, "trivial_baseline", "tasks"), Mapping)),
                   None)
     if source is None:
         return None
-    base = nb.get(results, "runs", source, "trivial_baseline", "tasks", "rec", "metrics")
-    regions = sorted({k.split("/", 1)[0] for k in base if "/" in k})
-    metrics = ("mean_iou", "acc_iou50", "acc_iou75")
     rows = []
-    for region in [*regions, None]:
-        prefix = f"{region}/" if region else ""
-        label = region or "all regions"
-        for m in metrics:
-            rows.append([Cell(label), Cell(m), Cell(nb.fmt(base.get(prefix + m)), cls="num")]
-                        + [Cell(nb.fmt(nb.score(results, r, "rec", prefix + m)), cls="num") for r in runs])
-    return Table(["region", "metric", f"mean box ({html.escape(run_label(source))} train)"] + [run_header(r, i) for i, r in enumerate(runs)],
-                 rows, ["", "", "num"] + ["num"] * len(runs),
-                 "The mean train box of each region answered for every image. acc@0.5 alone cannot tell a grounding "
-                 "model from this prior; mean IoU (rec's primary) and acc@0.75 can.")
+    for task in nb.tasks(results):
+        base = nb.get(results, "runs", source, "trivial_baseline", "tasks", task, "metrics")
+        names = TASKS[task].metrics if task in TASKS else ()  # type: ignore[index]
+        if not isinstance(base, Mapping) or len(names) < 2:
+            continue
+        targets = sorted({k.rsplit("/", 1)[0] for k in base if "/" in k and k.rsplit("/", 1)[1] in names})
+        for target in [t for t in targets if all(nb.num(base.get(f"{t}/{m}")) is not None for m in names)]:
+            for m in names:
+                key = f"{target}/{m}"
+                rows.append([Cell(task), Cell(target), Cell(m), Cell(nb.fmt(base.get(key)), cls="num")]
+                            + [Cell(nb.fmt(nb.score(results, r, task, key)), cls="num") for r in runs])
+    if not rows:
+        return None
+    return Table(["task", "target", "metric", f"trivial baseline ({html.escape(run_label(source))} train)"]
+                 + [run_header(r, i) for i, r in enumerate(runs)], rows, ["", "", "", "num"] + ["num"] * len(runs),
+                 "Rec's baseline answers every image with the mean train box of the queried region: acc@0.5 alone "
+                 "cannot tell a grounding model from this prior; mean IoU (rec's primary) and acc@0.75 can.")
 
 
 def controls_html(results: Mapping[str, Any]) -> str:
@@ -196,7 +207,8 @@ def controls_html(results: Mapping[str, Any]) -> str:
         ("What the models learned", summary(results), "Controls summary"),
         ("Trivial baselines", control_scores(results, "trivial_baseline"), "Trivial baselines"),
         ("Image-shuffled score", control_scores(results, "shuffled_image"), "Image-shuffled score"),
-        ("Rec: mean-box baseline per region", rec_mean_box(results), "Rec mean-box baseline"),
+        ("Baselines per target: rec's mean box per region, calculation per measure, findings per label space",
+         per_target(results), "Per-target baselines"),
     ):
         parts.append(f"<h3>{html.escape(title)}</h3>")
         parts.append(table.to_html() if table is not None else f'<p class="notrun">{html.escape(what)}: not run.</p>')
@@ -210,7 +222,8 @@ def controls_markdown(results: Mapping[str, Any]) -> list[str]:
         ("What the models learned", summary(results)),
         ("Trivial baselines", control_scores(results, "trivial_baseline")),
         ("Image-shuffled score", control_scores(results, "shuffled_image")),
-        ("Rec: mean-box baseline per region", rec_mean_box(results)),
+        ("Baselines per target: rec's mean box per region, calculation per measure, findings per label space",
+         per_target(results)),
     ):
         lines += [f"### {title}", "", table.to_markdown() if table is not None else f"_{title}: not run._", ""]
     return lines
