@@ -159,3 +159,15 @@ def test_controls_beside_the_model(tmp_path, base_dir):
     assert sh["n_images"] == 3 and set(sh["tasks"]) == {"calculation", "multilabel", "vqa"}
     md = (out / "metrics.md").read_text()
     assert "## Trivial baselines" in md and "## Image-shuffled" in md and "median train value per measure" in md
+
+
+def test_a_missing_baseline_dataset_fails_before_generation(tmp_path, base_dir):
+    from imax.evaluate import evaluate_model
+    from imax.schema.config.evaluate import EvalConfig
+    from imax.schema.errors import MissingPathError
+
+    cfg = EvalConfig(model=base_dir, data=_dataset(tmp_path / "data"), out=tmp_path / "eval", bootstrap=0,
+                     meteor=False, baseline_data=tmp_path / "nowhere")  # fmt: skip
+    with pytest.raises(MissingPathError, match=r"nowhere: no entries\.parquet"):
+        evaluate_model(cfg)
+    assert not (tmp_path / "eval" / "predictions.jsonl").exists()

@@ -29,7 +29,7 @@ from imax.evaluate.plugins import load_plugins
 from imax.evaluate.score import LABEL_SPACES, parse_predictions, score_predictions, score_tasks
 from imax.schema.config.base import save_yaml, to_dict
 from imax.schema.config.evaluate import EvalConfig
-from imax.schema.errors import ImaxError
+from imax.schema.errors import ImaxError, MissingPathError
 
 
 def select_entries(
@@ -270,6 +270,11 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     entries = select_entries(load_entries(cfg.data, cfg.split), cfg.tasks, cfg.max_samples, cfg.seed)
     if not entries:
         raise ImaxError(f"{cfg.data}: no entries in split {cfg.split!r} for tasks {list(cfg.tasks) or 'all'}")
+    baseline_dir = Path(cfg.baseline_data) if cfg.baseline_data is not None else None
+    if cfg.trivial_baselines and baseline_dir and not (baseline_dir / "entries.parquet").is_file():
+        # Fail before generation, not minutes after it.
+        raise MissingPathError(f"--baseline-data {baseline_dir}: no entries.parquet (a built dataset whose "
+                               "train split fits the trivial baselines)")
     model, tokenizer = load_for_eval(cfg.model, cfg.base, cfg.dtype)
     image_size = cfg.image_size or int(model.config.vision_config.image_size)
     collate = PromptCollator(
