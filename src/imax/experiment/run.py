@@ -46,11 +46,13 @@ def _stage(log: Log, name: str, done: bool) -> bool:
 def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     """Phantom (if no real sources), then both builds from ONE read of the sources.
 
-    Both builds get the same per-task cap: the largest for which DMAX can match IMAX's volumes
-    (:func:`imax.builders.fit_entry_cap`). Returns every canonical annotation of the sources (held-out
-    truth for the pseudo-label quality report), cached as data/truth_annotations.parquet.
+    Both builds come from :func:`imax.builders.build_arms`, the function ``imax build --mode both`` calls:
+    one split, one per-task cap (the largest for which DMAX can match IMAX's volumes, fitted when
+    ``max_entries_per_task`` is ``auto``), so the experiment's data equals the CLI's for the same sources
+    and seed. Returns every canonical annotation of the sources (held-out truth for the pseudo-label
+    quality report), cached as data/truth_annotations.parquet.
     """
-    from imax.builders import build_dataset, fit_entry_cap
+    from imax.builders import build_arms
     from imax.sources import read_sources
 
     if plan.phantom is not None:
@@ -63,14 +65,16 @@ def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     built = all((b.out / "manifest.json").is_file() for b in plan.builds.values()) and truth_path.is_file()
     if _stage(log, "build imax + dmax", cfg.resume and built):
         return pl.read_parquet(truth_path)
-    first = next(iter(plan.builds.values()))
+    first = plan.builds["imax"]
+    if any(replace(b, mode="imax", out=first.out) != first for b in plan.builds.values()):
+        raise ValueError("the plan's IMAX and DMAX build configs differ beyond mode and out")  # a plan bug
     tables = read_sources(plan.sources, first.sources_cfg)
-    cap = first.max_entries_per_task
-    if cap is None:
-        cap = fit_entry_cap(tables, first)
-        log(f"  per-task entry cap for volume-matched DMAX: {cap if cap is not None else 'none needed'}")
-    for mode, bcfg in plan.builds.items():
-        result = build_dataset(tables, replace(bcfg, max_entries_per_task=cap))
+    results = build_arms(tables, first, outs={mode: b.out for mode, b in plan.builds.items()})
+    caps = results["imax"].stats["caps"]
+    log(f"  split: {results['imax'].stats['split']['kind']}; per-task entry cap for volume-matched DMAX: "
+        f"{caps['max_entries_per_task'] if caps['max_entries_per_task'] is not None else 'none needed'}"
+        f"{' (fitted)' if 'max_entries_per_task' in caps['fitted'] else ''}")
+    for mode, result in results.items():
         log(f"  {mode}: {result.stats['images']} images, {result.stats['entries']} entries, "
             f"{result.stats['mean_tasks_per_image']:.2f} tasks/image")
     truth_path.parent.mkdir(parents=True, exist_ok=True)

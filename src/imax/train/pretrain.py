@@ -153,7 +153,10 @@ def make_pool(cfg: PretrainConfig, root: Path, *, patients: int | None = None, s
     generate(PhantomConfig(out=root / "phantom", patients=patients, seed=seed,
                            image_size=preset["image_size"], workers=2, **STUDY_COVERAGE))
     # min_tasks=1: every image of the pool is used; val + test patients are the probe's held-out images.
+    # split="hash": the pool's held-out patients are its own hash split, not the phantom's official one;
+    # max_entries_per_task=None: the whole pool (no DMAX is built from it).
     build_from_sources(BuildConfig(sources=root / "phantom", out=root / "data", mode="imax", min_tasks=1,
+                                   split="hash", max_entries_per_task=None,
                                    val_fraction=0.1 if held_out else 0.0, test_fraction=0.2 if held_out else 0.0,
                                    seed=cfg.seed, export_llava=False, export_hf=False))
     return root / "data"
