@@ -73,13 +73,20 @@ def fit_recipe(prepared: pl.DataFrame, cfg: BuildConfig, targets: Targets) -> di
     if n_img is None:
         n_img = max(1, targets.images - test_images)
     q = cfg.max_images_per_task
-    for _ in range(3):  # the task cap drops a few images below min_tasks: top N up and refit
+    available = pairs["dicom_id"].n_unique()
+    for _ in range(4):  # the task cap can drop a few images below min_tasks: top N up and refit
+        chosen = kept(n_img, None)
         if cfg.max_images_per_task is None:
-            q = _fit_task_cap(lambda c: tasks_per_image(kept(n_img, c)), targets.tasks_per_image,
-                              int(pairs.group_by("task").len("n")["n"].max() or 1))
+            # pairs over a FIXED image count (the chosen images + test): monotone in the cap, unlike
+            # pairs / kept images (a very low cap drops images, which raises the mean again)
+            denom = chosen["dicom_id"].n_unique() + test_images
+            q = _fit_task_cap(
+                lambda c, chosen=chosen, denom=denom: (
+                    limit_pairs(chosen, None, c, cfg.min_tasks, cfg.seed).height + test.height) / denom,
+                targets.tasks_per_image, int(chosen.group_by("task").len("n")["n"].max() or 1))
         got = kept(n_img, q)["dicom_id"].n_unique()
-        short = min(n_img, pairs["dicom_id"].n_unique()) - got
-        if cfg.max_images is not None or short <= 0 or n_img >= pairs["dicom_id"].n_unique():
+        short = min(n_img, available) - got
+        if cfg.max_images is not None or short <= 0 or n_img >= available:
             break
         n_img += short
     caps["max_images"] = n_img if n_img < pairs["dicom_id"].n_unique() else None
@@ -99,9 +106,9 @@ def fit_recipe(prepared: pl.DataFrame, cfg: BuildConfig, targets: Targets) -> di
 
 
 def _fit_task_cap(tpi: Any, target: float, hi: int) -> int | None:
-    """Images-per-task cap whose tasks/image is nearest ``target`` (bisection; None: uncapped is nearest).
+    """Images-per-task cap whose ``tpi`` is nearest ``target`` (bisection; None: uncapped is nearest).
 
-    Tasks per image grows with the cap (a lower cap trims more pairs from the images with most tasks)."""
+    ``tpi`` (pairs per image over a fixed image count) grows with the cap."""
     if tpi(None) <= target:
         return None
     lo = 1

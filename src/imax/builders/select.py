@@ -167,19 +167,32 @@ def limit_pairs(pairs: pl.DataFrame, max_images: int | None, max_images_per_task
         pairs = pairs.join(first.select("dicom_id"), on="dicom_id", how="semi")
     if max_images_per_task is None:
         return pairs
-    per_task = dict(pairs.group_by("task").len("n").iter_rows())
-    excess = sorted(((n - max_images_per_task, t) for t, n in per_task.items() if n > max_images_per_task),
-                    key=lambda x: (-x[0], x[1]))
-    tasks = sorted(per_task)
-    pairs = pairs.with_columns(pl.len().over("dicom_id").alias("_count"))
-    for n_drop, task in excess:
-        salt = TASK_QUOTA_SALT + tasks.index(task)
-        mine = pairs.filter(pl.col("task") == task)
-        mine = mine.with_columns(pl.Series("_u", seeded_unit(mine["_key"].to_numpy(), seed, salt)))
-        drop = mine.sort([pl.col("_count"), pl.col("_u")], descending=[True, False]).head(n_drop)
-        pairs = pairs.join(drop.select("dicom_id", "task"), on=["dicom_id", "task"], how="anti")
-        pairs = pairs.with_columns(pl.len().over("dicom_id").alias("_count"))
-    return pairs.filter(pl.col("_count") >= min_tasks).drop("_count")
+    keep = quota_mask(pairs, max_images_per_task, min_tasks, seed)
+    return pairs.filter(pl.Series(keep))
+
+
+def quota_mask(pairs: pl.DataFrame, cap: int, min_tasks: int, seed: int) -> np.ndarray:
+    """Boolean mask over ``pairs`` (dicom_id, task, _key): the pairs kept under ``cap`` images per task
+    (rule in :func:`limit_pairs`). Array work: the trim visits each over-cap task once."""
+    image = pairs["dicom_id"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    tasks = sorted(set(pairs["task"].to_list()))
+    task = pairs["task"].replace_strict({t: i for i, t in enumerate(tasks)}, return_dtype=pl.Int64).to_numpy()
+    keys = pairs["_key"].to_numpy().astype(np.uint64)
+    count = np.bincount(image, minlength=int(image.max()) + 1 if len(image) else 0)
+    keep = np.ones(len(image), dtype=bool)
+    per_task = np.bincount(task, minlength=len(tasks))
+    order = sorted(range(len(tasks)), key=lambda i: (-(per_task[i] - cap), tasks[i]))
+    for t in order:
+        n_drop = int(per_task[t]) - cap
+        if n_drop <= 0:
+            continue
+        rows = np.flatnonzero(task == t)
+        u = seeded_unit(keys[rows], seed, TASK_QUOTA_SALT + t)
+        # most tasks first (negated count sorts descending), then the seeded order
+        drop = rows[np.lexsort((u, -count[image[rows]]))[:n_drop]]
+        keep[drop] = False
+        np.subtract.at(count, image[drop], 1)
+    return keep & (count[image] >= min_tasks)
 
 
 def cap_pairs(prepared: pl.DataFrame, k: int | None, seed: int) -> pl.DataFrame:
