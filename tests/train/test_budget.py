@@ -34,9 +34,9 @@ def test_both_budgets_take_the_first_and_the_conflict_is_named() -> None:
 
 def test_train_runs_exactly_max_steps_past_the_default_epochs(tiny_data: Path, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from imax.train import train
-
     import polars as pl
+
+    from imax.train import train
 
     n = pl.read_parquet(tiny_data / "entries.parquet").filter(pl.col("split") == "train").height
     budget = 25  # more steps than the 3 default epochs of the tiny data give at batch 4

@@ -59,7 +59,7 @@ def official_test_patients(path: Path) -> set[int]:
     build's reader: rows that do not parse are skipped here, the build quarantined them)."""
     try:
         df = pl.read_csv(path, infer_schema=False, columns=["subject_id", "split"])
-    except Exception as exc:  # noqa: BLE001 - polars raises several kinds for a broken file
+    except Exception as exc:
         raise ImaxError(f"{path}: cannot read the official split file: {str(exc).splitlines()[0]}") from None
     test = df.filter(pl.col("split").str.strip_chars() == "test")["subject_id"]
     return set(test.str.strip_chars().str.replace(r"\.0+$", "").cast(pl.Int64, strict=False).drop_nulls().to_list())
