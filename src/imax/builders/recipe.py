@@ -12,6 +12,8 @@ nothing is tuned to one data set):
   (report, findings, boxes) and leaves the scarce ones whole (:func:`imax.builders.select.limit_pairs`);
 * ``max_entries_per_image_task`` (entries per image): the integer k whose per-(image, task) cap brings
   entries / image nearest the target (it thins multi-entry pairs such as an image's 3-4 REC regions).
+  Being an integer, it moves entries / image in steps (MIMIC-sized inputs: k=2 gives 7.32 against the
+  study's 7.46, −1.9%; k=3 would give ≈ 9.4); stats.json shows the gap that remains.
 
 The caps are written into the resolved config (``manifest.json``), so the same dataset can be rebuilt
 with them given explicitly; stats.json shows the achieved statistics next to the study's. The study
