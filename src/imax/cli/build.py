@@ -19,14 +19,14 @@ def run(cfg: BuildConfig) -> int:
     for result in results.values():
         print(format_accounting(result))
         print(f"wrote {result.out} (manifest id {result.manifest['id'] if result.manifest else '-'})")
-    first = next(iter(results.values())).stats
+    first = (results.get("imax") or next(iter(results.values()))).stats
     caps = first["caps"]
     split = first["split"]
     print(f"split: {split['kind']}" + (f" ({split['reason']})" if "reason" in split else "")
           + "; patients " + ", ".join(f"{s} {c['patients']}" for s, c in split["counts"].items()))
     fitted = ", ".join(f"{k}={caps[k]}" for k in caps["fitted"])
     print(f"caps: max_entries_per_task={caps['max_entries_per_task']}" + (f" (fitted: {fitted})" if fitted else ""))
-    if "recipe" in first:
+    if "vs_study" in first.get("recipe", {}):
         print(f"recipe {first['recipe']['name']}: build vs study")
         for k, v in first["recipe"]["vs_study"].items():
             print(f"  {k:<18} {v['build']:>12} {v['study']:>12} {v['deviation_pct']:+.1f}%")
