@@ -64,7 +64,8 @@ def build_cached(root: Path, key: str, build: Callable[[Path], None], *, force: 
     file lock per key (``root/.lock-<key>``, an OS lock: released if its holder dies). The first process
     builds; the others wait for the lock, then find the finished copy and reuse it. ``build`` writes into
     a fresh ``root/.tmp-<key>``, which is renamed into place only when complete, so a reader never sees a
-    half-written entry. ``force`` rebuilds (still one builder at a time).
+    half-written entry. ``force`` rebuilds (still one builder at a time). The empty lock file stays after
+    release: deleting it could let a waiter lock a file a newcomer no longer sees.
     """
     from filelock import FileLock, Timeout
 
