@@ -62,6 +62,8 @@ def fit_recipe(prepared: pl.DataFrame, cfg: BuildConfig, targets: Targets) -> di
     test_images = test["dicom_id"].n_unique()
     pool = prepared.filter(pl.col("split").is_in(["train", "val"]) & (pl.col("n_tasks") >= cfg.min_tasks))
     pairs = image_task_pairs(pool)
+    if pairs.height == 0:  # no image-centric train/val image: nothing to cap
+        return {k: getattr(cfg, k) for k in RECIPE_CAPS}
 
     def kept(n_img: int | None, q: int | None) -> pl.DataFrame:
         return limit_pairs(pairs, n_img, q, cfg.min_tasks, cfg.seed)

@@ -165,7 +165,7 @@ def limit_pairs(pairs: pl.DataFrame, max_images: int | None, max_images_per_task
     if max_images is not None:
         first = pairs.select("dicom_id", "u_cap").unique("dicom_id").sort("u_cap", "dicom_id").head(max_images)
         pairs = pairs.join(first.select("dicom_id"), on="dicom_id", how="semi")
-    if max_images_per_task is None:
+    if max_images_per_task is None or pairs.height == 0:
         return pairs
     keep = quota_mask(pairs, max_images_per_task, min_tasks, seed)
     return pairs.filter(pl.Series(keep))

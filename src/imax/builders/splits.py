@@ -62,7 +62,9 @@ def assign_splits(
     """
     from imax.schema.errors import ImaxError
 
+    # anything but the three official names counts as "no split row" (the reader quarantines such rows)
     official = images["split"].fill_null("").str.strip_chars()
+    official = official.set(~official.is_in(list(PRECEDENCE)), "")
     has_test = bool((official == "test").any())
     record: dict[str, object] = {}
     if split == "auto":
@@ -92,7 +94,7 @@ def assign_splits(
 def _official(images: pl.DataFrame, seed: int, val_fraction: float) -> tuple[pl.DataFrame, dict[str, object]]:
     """Official split per patient (test > validate > train); unlisted patients hashed into val/train."""
     rank = {name: i for i, name in enumerate(PRECEDENCE)}
-    listed = images.filter(pl.col("split") != "").with_columns(
+    listed = images.filter(pl.col("split").is_in(PRECEDENCE)).with_columns(
         pl.col("split").replace_strict(rank, return_dtype=pl.Int64).alias("_rank"))
     per_patient = listed.group_by("subject_id").agg(
         pl.col("_rank").min().alias("_rank"), pl.col("split").n_unique().alias("_n"))
