@@ -278,7 +278,8 @@ def _draw(
                 f"DMAX {split}: task '{task}' needs {need} entries (IMAX volume) but only {have} annotations "
                 f"remain on {split} images carrying fewer than dmax_tasks_per_image={cap} tasks "
                 f"(pool of task '{task}' in {split}: {int(pairs.filter(pl.col('task') == task)['n'].sum())}). "
-                "Raise --dmax-tasks-per-image to allow images to carry more tasks."
+                "Use --max-entries-per-task auto (the largest IMAX cap DMAX can match; the default) or raise "
+                "--dmax-tasks-per-image to allow images to carry more tasks."
             )
         cand = open_pairs.filter(pl.col("task") == task)
         cand = cand.with_columns(_priority(cand, need, target, used.height, n_pairs).alias("prio"))
