@@ -106,3 +106,14 @@ def test_experiment_builds_what_the_cli_builds(phantom150: Path, both: dict[str,
         cli_manifest = json.loads((cli / mode / "manifest.json").read_text())
         assert exp_manifest["id"] == cli_manifest["id"]
         assert pl.read_parquet(bcfg.out / "entries.parquet").equals(pl.read_parquet(cli / mode / "entries.parquet"))
+
+
+def test_auto_cap_unmatchable_builds_imax_uncapped_with_a_note_and_refuses_dmax(tables_factory, fake_tasks) -> None:
+    from imax.builders import DmaxPoolError, build_dataset
+
+    tables = tables_factory(3, seed=3)  # three patients: no cap lets one-task-per-image DMAX match
+    imax = build_dataset(tables, BuildConfig(mode="imax"), tasks=fake_tasks, write=False)
+    assert imax.stats["caps"]["max_entries_per_task"] is None
+    assert "IMAX built uncapped" in imax.stats["caps"]["notes"][0]
+    with pytest.raises(DmaxPoolError, match="raise --dmax-tasks-per-image"):
+        build_arms(tables, BuildConfig(), tasks=fake_tasks, write=False)

@@ -23,7 +23,7 @@ from imax.builders.entries import make_entries
 from imax.builders.export import write_hf, write_llava, write_pointers
 from imax.builders.manifest import file_sha256, make_manifest
 from imax.builders.recipe import RECIPE_CAPS, RECIPES, compare, fit_recipe
-from imax.builders.select import cap_pairs, prepare, select_dmax, select_imax, select_test
+from imax.builders.select import DmaxPoolError, cap_pairs, prepare, select_dmax, select_imax, select_test
 from imax.builders.splits import assign_splits
 from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
@@ -78,6 +78,8 @@ class PreparedBuild:
     """stats.json's ``split`` record (kind, counts, precedence rule)."""
     fitted: dict[str, Any]
     """Caps that were fitted (recipe, ``auto``) rather than given: name → value."""
+    notes: list[str] = field(default_factory=list)
+    """What the cap fit could not do (stats.json ``caps.notes``)."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,13 +101,21 @@ def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = 
         fitted.update({k: v for k, v in caps.items() if getattr(cfg, k) is None})
         cfg = replace(cfg, **caps)
     prepared = cap_pairs(prepared, cfg.max_entries_per_image_task, cfg.seed)
+    notes: list[str] = []
     if cfg.max_entries_per_task == "auto":
-        cap = fit_cap_prepared(prepared, cfg)
+        try:
+            cap = fit_cap_prepared(prepared, cfg)
+        except DmaxPoolError as exc:
+            if cfg.mode != "imax":  # a DMAX is asked for and cannot be built: say so
+                raise
+            # an IMAX alone is still well defined: uncapped, with the reason on record
+            cap = None
+            notes.append(f"max_entries_per_task auto: {exc}; IMAX built uncapped")
         fitted["max_entries_per_task"] = cap
         cfg = replace(cfg, max_entries_per_task=cap)
     t["prepare"] = time.perf_counter() - t0
     return PreparedBuild(cfg=cfg, images=images, prepared=prepared, quarantine=store.quarantine,
-                         orphans=store.orphans, split=split, fitted=fitted, timings=t)
+                         orphans=store.orphans, split=split, fitted=fitted, notes=notes, timings=t)
 
 
 def build_dataset(
@@ -188,6 +198,7 @@ def build_prepared(
         **{k: getattr(cfg, k) for k in ("max_entries_per_task", *RECIPE_CAPS, "max_test_images",
                                         "dmax_tasks_per_image")},
         "fitted": sorted(prep.fitted),
+        "notes": prep.notes,
     }
     if cfg.recipe != "none":
         stats["recipe"] = {"name": cfg.recipe}

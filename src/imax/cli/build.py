@@ -26,6 +26,8 @@ def run(cfg: BuildConfig) -> int:
           + "; patients " + ", ".join(f"{s} {c['patients']}" for s, c in split["counts"].items()))
     fitted = ", ".join(f"{k}={caps[k]}" for k in caps["fitted"])
     print(f"caps: max_entries_per_task={caps['max_entries_per_task']}" + (f" (fitted: {fitted})" if fitted else ""))
+    for note in caps.get("notes", []):
+        print(f"note: {note}")
     if "vs_study" in first.get("recipe", {}):
         print(f"recipe {first['recipe']['name']}: build vs study")
         for k, v in first["recipe"]["vs_study"].items():

@@ -62,7 +62,8 @@ class BuildConfig:
     annotations, until the first task reaches the cap (val: cap * val_fraction / train_fraction). DMAX
     matches the capped volumes. The test set is never capped by this (see max_test_images). auto: the
     largest cap for which DMAX can match IMAX's volumes under dmax_tasks_per_image (none when uncapped
-    works; what imax experiment uses, recorded in stats.json); none: uncapped."""
+    works; what imax experiment uses, recorded in stats.json; an IMAX-only build whose DMAX could not be
+    matched at any cap is built uncapped, with a note); none: uncapped."""
     recipe: Recipe = "none"
     """paper: fit max_images, max_images_per_task and max_entries_per_image_task so the IMAX statistics
     come near the study's (~354K entries, ~47.5K images, 4.10 tasks and 7.46 entries per image); stats.json
