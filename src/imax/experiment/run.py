@@ -52,12 +52,14 @@ def _stage(log: Log, name: str, done: bool) -> bool:
 def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     """Phantom (if no real sources), then both builds from ONE read of the sources.
 
-    Both builds get the same per-task cap: the largest for which DMAX can match IMAX's volumes
-    (:func:`imax.builders.fit_entry_cap`); the control's is ``CONTROL_VOLUME`` of it (of the largest
-    IMAX train volume when no cap was needed). Returns every canonical annotation of the sources (held-out
-    truth for the pseudo-label quality report), cached as data/truth_annotations.parquet.
+    Both builds come from :func:`imax.builders.build_arms`, the function ``imax build --mode both`` calls:
+    one split, one per-task cap (the largest for which DMAX can match IMAX's volumes, fitted when
+    ``max_entries_per_task`` is ``auto``), so the experiment's data equals the CLI's for the same sources
+    and seed. Returns every canonical annotation of the sources (held-out truth for the pseudo-label
+    quality report), cached as data/truth_annotations.parquet. The positive control is DMAX built with
+    ``CONTROL_VOLUME`` of that cap (of the largest IMAX train volume when no cap was needed).
     """
-    from imax.builders import build_dataset, fit_entry_cap
+    from imax.builders import build_arms, build_dataset
     from imax.sources import read_sources
 
     if plan.phantom is not None:
@@ -70,20 +72,23 @@ def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     built = all((b.out / "manifest.json").is_file() for b in plan.builds.values()) and truth_path.is_file()
     if _stage(log, "build imax + dmax", cfg.resume and built):
         return pl.read_parquet(truth_path)
-    first = next(iter(plan.builds.values()))
+    first = plan.builds["imax"]
+    if any(replace(b, mode="imax", out=first.out) != first for b in plan.builds.values()):
+        raise ValueError("the plan's IMAX and DMAX build configs differ beyond mode and out")  # a plan bug
     tables = read_sources(plan.sources, first.sources_cfg)
-    cap = first.max_entries_per_task
-    if cap is None:
-        cap = fit_entry_cap(tables, first)
-        log(f"  per-task entry cap for volume-matched DMAX: {cap if cap is not None else 'none needed'}")
-    train_volume: dict[str, int] = {}
-    for mode, bcfg in plan.builds.items():
-        mode_cap = cap
-        if mode == CONTROL:
-            full = cap if cap is not None else max(train_volume.values())
-            mode_cap = max(1, int(full * CONTROL_VOLUME))
-        result = build_dataset(tables, replace(bcfg, max_entries_per_task=mode_cap))
-        train_volume = train_volume or result.stats["per_split"]["train"]["per_task_entries"]
+    arms = {mode: b.out for mode, b in plan.builds.items() if mode != CONTROL}
+    results = build_arms(tables, first, outs=arms)
+    caps = results["imax"].stats["caps"]
+    cap = caps["max_entries_per_task"]
+    log(f"  split: {results['imax'].stats['split']['kind']}; per-task entry cap for volume-matched DMAX: "
+        f"{cap if cap is not None else 'none needed'}{' (fitted)' if 'max_entries_per_task' in caps['fitted'] else ''}")
+    if CONTROL in plan.builds:
+        train_volume = results["imax"].stats["per_split"]["train"]["per_task_entries"]
+        full = cap if cap is not None else max(train_volume.values())
+        control_cap = max(1, int(full * CONTROL_VOLUME))
+        results[CONTROL] = build_dataset(tables, replace(plan.builds[CONTROL], max_entries_per_task=control_cap))
+    for mode, result in results.items():
+        mode_cap = result.stats["caps"]["max_entries_per_task"]
         log(f"  {mode}: {result.stats['images']} images, {result.stats['entries']} entries, "
             f"{result.stats['mean_tasks_per_image']:.2f} tasks/image (train cap per task: {mode_cap or 'none'})")
     truth_path.parent.mkdir(parents=True, exist_ok=True)
