@@ -14,7 +14,6 @@ its latest checkpoint, so a killed experiment picks up where it stopped.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -117,18 +116,15 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def same_steps(tcfg: TrainConfig, parent_run: Path, data: Path) -> TrainConfig:
+def same_steps(tcfg: TrainConfig, parent_run: Path) -> TrainConfig:
     """The control's recipe: ``tcfg`` with exactly the optimizer steps its parent ran.
 
     With a step budget both stop at it anyway; when epochs decide (``full``), half the data would give
-    half the steps, so the control gets the parent's step count as ``max_steps`` and enough epochs to
-    reach it (it then sees each example about twice as often: the handicap is less data, not less
-    training)."""
+    half the steps, so the control gets the parent's step count as its only budget (``max_steps`` with
+    no epoch limit is the exact length): it then sees each example about twice as often, so the handicap
+    is less data, not less training."""
     total = int(_read_json(parent_run / "checkpoints" / "final" / "state.json")["total_steps"])
-    stats = _read_json(Path(data) / "stats.json")
-    n = sum(stats["per_split"]["train"]["per_task_entries"].values())
-    per_epoch = max(1, n) / (tcfg.batch_size * tcfg.grad_accum)
-    return replace(tcfg, max_steps=total, epochs=max(tcfg.epochs, math.ceil(total / per_epoch) + 1))
+    return replace(tcfg, max_steps=total, epochs=None)
 
 
 def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl.DataFrame | None, log: Log) -> dict:
@@ -147,7 +143,7 @@ def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl
         run = plan.run_dir(arm, seed)
         tcfg = train_config(cfg, plan, base, plan.builds[arm].out, run, seed)
         if arm == CONTROL:
-            tcfg = same_steps(tcfg, runs[CONTROL_PARENT], plan.builds[arm].out)
+            tcfg = same_steps(tcfg, runs[CONTROL_PARENT])
         if not _stage(log, f"train {arm} seed {seed}", (run / "checkpoints" / "final").is_dir()):
             train(tcfg)
         runs[arm], train_data[arm] = run, plan.builds[arm].out
