@@ -272,7 +272,7 @@ def _split_of(u: float, cfg: PhantomConfig) -> str:
 
 def sample_cohort(cfg: PhantomConfig) -> list[Patient]:
     """Draw every patient, study, image and finding (deterministic in ``cfg.seed``)."""
-    sids = subject_ids(cfg.seed, cfg.patients)
+    sids = subject_ids(cfg.seed, cfg.patients, cfg.id_block)
     patients: list[Patient] = []
     n_studies_total = 0
     for i, sid in enumerate(sids):
@@ -332,14 +332,14 @@ def sample_cohort(cfg: PhantomConfig) -> list[Patient]:
         patients.append(p)
     # Ids are drawn after the cohort so that every id is unique across the whole phantom.
     all_studies = [s for p in patients for s in p.studies]
-    stids = study_ids(cfg.seed, len(all_studies))
+    stids = study_ids(cfg.seed, len(all_studies), cfg.id_block)
     index = 0
     for s, stid in zip(all_studies, stids, strict=True):
         s.study_id = stid
         for im in s.images:
             im.study_id = stid
             im.index = index
-            im.dicom_id = dicom_id(cfg.seed, index)
+            im.dicom_id = dicom_id(cfg.seed, index, cfg.id_block)
             im.path = image_path(im.subject_id, stid, im.dicom_id)
             index += 1
     _assign_bad_masks(cfg, patients)
@@ -354,7 +354,7 @@ POSE: dict[str, dict[str, float]] = {
     # Values give lung-box spreads and mean-box IoUs in the range measured on real radiographs
     # (docs/phantom-geometry.md; checked by tests/phantom/test_geometry.py).
     "PA": {"log_scale": 0.055, "rot": 2.5, "shift_x": 0.036, "shift_y": 0.025, "inspiration": 0.02,
-           "collimation_p": 0.35},
+           "collimation_p": 0.35},  # collimation_p: about the share of films with a band
     "AP": {"log_scale": 0.07, "rot": 4.0, "shift_x": 0.045, "shift_y": 0.035, "inspiration": 0.025,
            "collimation_p": 0.5},
 }
@@ -380,7 +380,7 @@ def _assign_pose(cfg: PhantomConfig, patients: list[Patient]) -> None:
         # Depth of inspiration moves both hemidiaphragms together (the lungs' lower edge).
         g["dome_r"] = g["dome_r"] + float(np.clip(r.normal(0, k["inspiration"]), -0.07, 0.07))
         for side in ("col_l", "col_r", "col_t", "col_b"):
-            g[side] = float(r.uniform(0.01, 0.05)) if r.random() < k["collimation_p"] / 2 else 0.0
+            g[side] = float(r.uniform(0.01, 0.05)) if r.random() < k["collimation_p"] / 4 else 0.0
 
 
 def _assign_bad_masks(cfg: PhantomConfig, patients: list[Patient]) -> None:
