@@ -32,7 +32,7 @@ def test_test_set_identical_across_modes(built: dict[str, Any]) -> None:
     assert tests[0].height > 0 and tests[0].equals(tests[1])
     files = [(r.out / "hf" / "test.parquet").read_bytes() for r in built.values()]
     assert files[0] == files[1]
-    llava = [(r.out / "llava" / "test.jsonl").read_bytes() for r in built.values()]
+    llava = [(r.out / "llava" / "test.json").read_bytes() for r in built.values()]
     assert llava[0] == llava[1]
 
 
@@ -88,7 +88,8 @@ def test_every_annotation_accounted(built: dict[str, Any], synth_tables) -> None
 def test_stats_json_and_layout(built: dict[str, Any]) -> None:
     r = built["dmax"]
     for name in ("images.parquet", "annotations.parquet", "entries.parquet", "stats.json", "manifest.json",
-                 "quarantine.csv", "tasks.json", "llava/train.jsonl", "llava/val.jsonl", "llava/test.jsonl",
+                 "quarantine.csv", "tasks.json", "llava/train.json", "llava/val.json", "llava/test.json",
+                 "llava/train.yaml", "llava/README.md", "hf/README.md",
                  "hf/train.parquet", "hf/val.parquet", "hf/test.parquet"):
         assert (r.out / name).is_file(), name
     stats = json.loads((r.out / "stats.json").read_text())

@@ -26,5 +26,7 @@ def test_id_ignores_paths_but_not_content(built: dict[str, Any]) -> None:
 def test_outputs_hashed(built: dict[str, Any]) -> None:
     out = built["dmax"].out
     m = json.loads((out / "manifest.json").read_text())
-    assert {"entries.parquet", "hf/test.parquet", "llava/train.jsonl", "stats.json"} <= set(m["outputs"])
+    assert {"entries.parquet", "llava/train.json", "stats.json"} <= set(m["outputs"])
+    # absolute image paths: hashed beside the id, not in it (tests/builders/test_export.py)
+    assert "hf/test.parquet" in m["exports"]["located_outputs"]
     assert m["outputs"]["entries.parquet"] == file_sha256(out / "entries.parquet")

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from imax.builders.entries import make_entries
-from imax.builders.export import write_hf, write_llava
+from imax.builders.export import write_hf, write_llava, write_pointers
 from imax.builders.manifest import file_sha256, make_manifest
 from imax.builders.select import prepare, select_dmax, select_imax, select_test
 from imax.builders.splits import with_splits
@@ -161,7 +161,7 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     if cfg.export_llava:
         jobs.append(("llava", lambda: write_llava(result.entries, out)))
     if cfg.export_hf:
-        jobs.append(("hf", lambda: write_hf(result.entries, out)))
+        jobs.append(("hf", lambda: write_hf(result.entries, out, tables.data_root, embed=cfg.hf_embed_images)))
     hashes: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         for got in [pool.submit(hashed, name, job) for name, job in jobs]:
@@ -170,7 +170,18 @@ def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tas
     result.timings["write_tables"] = done["tables"] - clock
     result.timings["write_exports"] = max(done.values()) - done["tables"]
     clock = time.perf_counter()
-    manifest = make_manifest(tables, cfg, out, list(hashes), result.accounting, hashes=hashes)
+    # HF files holding absolute image paths depend on where the sources are: outside the id, with the
+    # files that point at locations (written once the id is known; see imax.builders.export).
+    located = {p: h for p, h in hashes.items() if p.parent.name == "hf" and not cfg.hf_embed_images}
+    content = {p: h for p, h in hashes.items() if p not in located}
+    manifest = make_manifest(tables, cfg, out, list(content), result.accounting, hashes=content)
+    if cfg.export_llava or cfg.export_hf:
+        counts = {s: v["entries"] for s, v in result.stats["per_split"].items()}
+        exports, pointers = write_pointers(out, manifest, counts, llava=cfg.export_llava, hf=cfg.export_hf,
+                                           embed=cfg.hf_embed_images)
+        located |= {p: file_sha256(p) for p in pointers}
+        manifest["exports"] = exports | {"located_outputs": {
+            str(p.resolve().relative_to(out.resolve())): h for p, h in sorted(located.items())}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     result.timings["write_manifest"] = time.perf_counter() - clock
     result.out, result.manifest = out, manifest

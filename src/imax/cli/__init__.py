@@ -19,6 +19,21 @@ from imax.schema.config import ConfigError, add_arguments, from_args, to_dict
 from imax.schema.config.base import load_yaml
 from imax.schema.errors import ImaxError
 
+DESCRIPTION = """\
+imax builds image-centric multi-task instruction data (IMAX) and its decentralized counterpart (DMAX)
+from chest X-ray sources, fine-tunes LLaVA-format models on them, and measures what the organisation
+buys. The study runs on an embedded synthetic chest X-ray phantom by default; point --sources and
+--base at your own data and LLaVA-format checkpoints. A typical session:
+
+  imax phantom --out sources/            # or use your MIMIC-CXR-derived sources
+  imax build --sources sources/ --out data/ --mode both
+  imax pretrain --preset quick           # the tiny base; or --base a LLaVA checkpoint of your own
+  imax train --data data/imax --base BASE --out run/
+  imax evaluate --model run/checkpoints/final --data data/imax --out eval/
+  imax experiment --preset quick --out runs/quick   # the whole study with its report
+
+Every command has --help, --config FILE.yaml and --print-config."""
+
 # Literal registry: command name -> module. Modules are imported only when their command runs, so
 # `imax --help` stays fast and a broken optional dependency cannot break unrelated commands.
 COMMANDS: dict[str, str] = {
@@ -36,12 +51,24 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imax")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _load(name: str):
     return importlib.import_module(COMMANDS[name])
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imax", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="imax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"imax {_version()}")
     sub = parser.add_subparsers(dest="_command", metavar="COMMAND")
     for name in COMMANDS:
         if command is not None and name != command:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-HELP = "write a self-contained HTML page to browse a built dataset's image-centric records"
+HELP = "Write a self-contained HTML page to browse a built dataset's image-centric records."
 POSITIONAL = ("dir",)
 
 

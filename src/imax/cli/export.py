@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-HELP = "merge a LoRA checkpoint into its base and save a plain transformers LLaVA model"
+HELP = "Merge a LoRA checkpoint into its base and save a plain transformers LLaVA model."
 
 
 @dataclass

@@ -56,6 +56,11 @@ class BuildConfig:
     """Raise InputError on the first orphan annotation (no image row) instead of quarantining it; also
     turns on the reader's strict mode."""
     export_llava: bool = True
-    """Write llava/{train,val,test}.jsonl (LLaVA conversation format)."""
+    """Write llava/{train,val,test}.json (LLaVA's JSON arrays; images relative to data_root, the
+    --image_folder) and llava/train.yaml (LLaVA-NeXT's data list)."""
     export_hf: bool = True
-    """Write hf/{train,val,test}.parquet (loadable with datasets.load_dataset("parquet", ...))."""
+    """Write hf/{train,val,test}.parquet (datasets.load_dataset("parquet", ...) with an Image column) and
+    the dataset card hf/README.md."""
+    hf_embed_images: bool = False
+    """HF export: store the image bytes in the parquet files (self-contained; as large as the images times
+    their entries) instead of absolute image paths."""
