@@ -12,7 +12,7 @@ def run(cfg: Config) -> int:
 
     from imax.train.pretrain import pretrain
 
-    path = pretrain(cfg)
+    path = pretrain(cfg, log=lambda msg: print(msg, flush=True))
     probe = json.loads((path / "pretrain_report.json").read_text())["probe"]
     # pretrained vs random-init encoder, linear probes on held-out pool images
     print(json.dumps({k: probe.get(k, {}) for k in ("auroc", "measures", "regions", "pretrained_better")}, indent=2))

@@ -37,11 +37,11 @@ def _heart_words(ctr: float | None, ap: bool, r: np.random.Generator) -> str:
     elif ctr < 0.5:
         size = _pick(r, ("a heart at the upper end of normal size", "a heart that is borderline in size"))
     elif ctr < 0.56:
-        size = _pick(r, ("a slightly large heart", "a mildly widened cardiac outline"))
+        size = _pick(r, ("a slightly large heart (mild cardiomegaly)", "a mildly widened cardiac outline"))
     elif ctr < 0.62:
-        size = _pick(r, ("a clearly enlarged heart", "a heart that is moderately large"))
+        size = _pick(r, ("a clearly enlarged heart (cardiomegaly)", "a heart that is moderately large"))
     else:
-        size = _pick(r, ("a very large heart", "a greatly enlarged cardiac outline"))
+        size = _pick(r, ("a very large heart (marked cardiomegaly)", "a greatly enlarged cardiac outline"))
     tail = " (the bedside projection makes it look bigger)" if ap and ctr >= 0.5 and r.random() < 0.5 else ""
     return _pick(r, ("The picture shows {}{}.", "There is {}{}.", "One sees {}{}.")).format(size, tail)
 
@@ -84,41 +84,46 @@ def describe(spec: ImageSpec, ctr: float | None, r: np.random.Generator) -> str:
     for side in ("right", "left"):
         sev = f.effusion_right if side == "right" else f.effusion_left
         if sev:
-            seen.append(f"{_pick(r, AMOUNT[sev]).capitalize()} fluid lies at the {side} base with a curved upper edge.")
+            seen.append(f"{_pick(r, AMOUNT[sev]).capitalize()} fluid lies at the {side} base with a curved upper edge"
+                        + _pick(r, (f", a {side} pleural effusion.", ", blunting the costophrenic angle.", ".")))
     if f.pneumothorax_side:
         big = {1: "narrow", 2: "wide", 3: "very wide"}[f.pneumothorax_size]
-        seen.append(f"A {big} black rim without lung markings runs along the {f.pneumothorax_side} apex and side.")
+        seen.append(f"A {big} black rim without lung markings runs along the {f.pneumothorax_side} apex and side"
+                    + _pick(r, (": a pneumothorax.", ", the pleural line of a pneumothorax.", ".")))
     if f.consolidation_side:
         zone = {"upper": "top", "middle": "middle", "lower": "bottom"}[f.consolidation_zone]
         seen.append(f"A fluffy white patch fills the {zone} part of the {f.consolidation_side} lung"
+                    + (" (airspace consolidation" + (", perhaps pneumonia)" if f.pneumonia else ")") if r.random() < 0.6 else "")
                     + (", with dark branching airways inside." if r.random() < 0.6 else "."))
     grade = f.edema_grade
     if grade == 1:
-        seen.append(_pick(r, ("The vessels look full, most of all toward the apices.",
+        seen.append(_pick(r, ("The vessels look full, most of all toward the apices: vascular congestion.",
                               "Vessel shadows are plump and the hila a little hazy.")))
     elif grade == 2:
         seen.append(_pick(r, ("Fine horizontal lines reach the pleura at both bases and the vessels are blurred.",
-                              "Thin septal lines at the bases and hazy vessel outlines.")))
+                              "Thin septal lines at the bases and hazy vessel outlines, as in interstitial edema.")))
     elif grade == 3:
-        seen.append(_pick(r, ("White cloud-like shadows spread out from both hila like wings.",
+        seen.append(_pick(r, ("White cloud-like shadows spread out from both hila like wings (alveolar edema).",
                               "Confluent haze around both hila fading toward the periphery.")))
     for kind, side, zone, mm in (("round spot", f.nodule_side, f.nodule_zone, f.nodule_mm),
                                  ("round lump", f.mass_side, f.mass_zone, f.mass_mm)):
         if side:
-            seen.append(f"A {'small ' if mm < 15 else ''}{kind} sits in the {zone} {side} lung.")
+            seen.append(f"A {'small ' if mm < 15 else ''}{kind} sits in the {zone} {side} lung"
+                        + _pick(r, (f", a {'nodule' if kind == 'round spot' else 'mass'}.", ".")))
     if f.atelectasis_side:
         where = "both bases" if f.atelectasis_side == "bilateral" else f"the {f.atelectasis_side} base"
-        seen.append(f"A band-like shadow lies across {where}, with the diaphragm pulled up a little.")
+        seen.append(f"A band-like shadow lies across {where}, with the diaphragm pulled up a little"
+                    + _pick(r, (" (atelectasis).", ".")))
     if f.infiltration_side:
         seen.append(f"Ill-defined streaky haze in the middle of the {f.infiltration_side} lung.")
     if f.fibrosis:
-        seen.append("Coarse net-like lines crowd both lower lungs.")
+        seen.append("Coarse net-like lines crowd both lower lungs, a fibrotic pattern.")
     if f.emphysema:
-        seen.append("The lungs look over-inflated and dark, with flat diaphragms.")
+        seen.append("The lungs look over-inflated and dark, with flat diaphragms, as in emphysema.")
     if f.pleural_thickening_side:
         seen.append(f"A thin pale rind lines the {f.pleural_thickening_side} chest wall.")
     if f.fracture_side:
-        seen.append(f"The {ORDINAL.get(f.fracture_rib, str(f.fracture_rib))} {f.fracture_side} back rib shows a step.")
+        seen.append(f"The {ORDINAL.get(f.fracture_rib, str(f.fracture_rib))} {f.fracture_side} back rib shows a step, a rib fracture.")
     if f.enlarged_cm:
         seen.append("The central shadow above the heart is broad.")
     if f.tortuous_aorta:
@@ -147,11 +152,14 @@ def describe(spec: ImageSpec, ctr: float | None, r: np.random.Generator) -> str:
     order = r.permutation(len(seen)).tolist()
     parts += [seen[i] for i in order]
     if devices:
-        parts.append(_pick(r, ("Hardware: ", "Also visible: ", "Devices: ")) + "; ".join(devices) + ".")
+        parts.append(_pick(r, ("Hardware: ", "Also visible: ", "Support devices: ")) + "; ".join(devices) + ".")
     if not seen:
         parts.append(_pick(r, ("Both lungs look dark and even, with sharp angles at the bases.",
                                "The lung fields are dark and clean and the diaphragm outlines are crisp.",
                                "Nothing abnormal stands out in the lungs or around them.")))
+        if r.random() < 0.5:
+            parts.append(_pick(r, ("There is no sign of fluid, collapse or a pneumothorax.",
+                                   "No effusion, consolidation or edema is to be seen.")))
     return " ".join(parts)
 
 

@@ -55,7 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # max_steps caps every stage (smoke: a few steps to exercise the code path)
     "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
               "max_steps": 2},
-    "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 3.0, "align_epochs": 2.0,
+    "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
               "max_steps": None},
     "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
              "max_steps": None},
@@ -75,7 +75,7 @@ def cache_key(cfg: PretrainConfig) -> str:
     """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
     the preset's sizes and the pool's phantom coverage."""
     recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
-              "coverage": STUDY_COVERAGE, "version": 2}
+              "coverage": STUDY_COVERAGE, "version": 3}
     return config_hash(recipe)
 
 
@@ -326,8 +326,10 @@ def stage_data(pool: Path, heldout_fraction: float, seed: int) -> dict[str, Any]
             "held_texts": [t for t, h in zip(texts, held, strict=True) if h]}
 
 
-def pretrain(cfg: PretrainConfig) -> Path:
-    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache)."""
+def pretrain(cfg: PretrainConfig, log: Any = None) -> Path:
+    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache); ``log`` (a
+    ``str -> None`` callable, e.g. ``print``) hears when each stage starts."""
+    say = log if log is not None else (lambda _msg: None)
     unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
@@ -345,6 +347,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
+    say(f"pretrain: pool ({time.perf_counter() - t0:.0f} s)")
     pool = Path(cfg.pool) if cfg.pool is not None else make_pool(cfg, work / "pool")
     ids = check_pool(pool)
     seconds["pool"] = time.perf_counter() - t0
@@ -361,6 +364,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     model = build_model(cfg.model, tokenizer)
     initial_dir = save_base(model, tokenizer, work / "initial")
 
+    say(f"pretrain: vision ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
     size = int(model.config.vision_config.image_size)
     grid = 2 * size // int(model.config.vision_config.patch_size)
@@ -373,10 +377,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
                                     seed=cfg.seed)
     seconds["vision"] = time.perf_counter() - t
 
+    say(f"pretrain: language ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
     language = language_stage(model, tokenizer, data["train_texts"], data["held_texts"], cfg,
                               cfg.lm_epochs if cfg.lm_epochs is not None else preset["lm_epochs"], cap)
     seconds["language"] = time.perf_counter() - t
+    say(f"pretrain: alignment ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
     align = align_stage(model, tokenizer, train_t.pixels, data["train_texts"], held_t.pixels, data["held_texts"], cfg,
                         cfg.align_epochs if cfg.align_epochs is not None else preset["align_epochs"], cap)
@@ -386,6 +392,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     freeze_unused(model)
 
+    say(f"pretrain: probes ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
     from imax.model import load_base
 
