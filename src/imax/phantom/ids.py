@@ -26,14 +26,36 @@ def _unique_ints(seed: int, stream: int, n: int, lo: int, hi: int) -> list[int]:
     return sorted(int(v) + lo for v in r.choice(hi - lo, size=n, replace=False))
 
 
+def _block_ints(seed: int, stream: int, n: int, ranges: dict[str, tuple[int, int]], block: str) -> list[int]:
+    """``n`` distinct ints of ``block``'s range, ascending.
+
+    The study block keeps the draw it always had over the whole 8-digit range (so a seed's ids, and the
+    patient splits hashed from them, are those of earlier phantoms) and redraws only the few ids that
+    fall into another block's range, from its own range, with a seeded generator of its own."""
+    if block != "study":
+        return _unique_ints(seed, stream, n, *ranges[block])
+    lo, hi = ranges["study"]
+    full_hi = max(b for _, b in ranges.values())
+    ids = _unique_ints(seed, stream, n, lo, full_hi)
+    keep = [v for v in ids if v < hi]
+    used = set(keep)
+    r = np.random.default_rng([seed, stream, 1])
+    while len(keep) < n:
+        v = int(r.integers(lo, hi))
+        if v not in used:
+            used.add(v)
+            keep.append(v)
+    return sorted(keep)
+
+
 def subject_ids(seed: int, n: int, block: str = "study") -> list[int]:
     """``n`` distinct 8-digit subject ids starting with 1, ascending, from the block's range."""
-    return _unique_ints(seed, 10, n, *SUBJECT_RANGES[block])
+    return _block_ints(seed, 10, n, SUBJECT_RANGES, block)
 
 
 def study_ids(seed: int, n: int, block: str = "study") -> list[int]:
     """``n`` distinct 8-digit study ids starting with 5, in random order (as real study ids are)."""
-    ids = _unique_ints(seed, 11, n, *STUDY_RANGES[block])
+    ids = _block_ints(seed, 11, n, STUDY_RANGES, block)
     r = np.random.default_rng([seed, 12])
     return [ids[i] for i in r.permutation(n)]
 
