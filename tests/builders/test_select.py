@@ -18,13 +18,15 @@ def _train(result) -> dict:
 def test_dmax_fails_loudly_with_numbers_when_the_pool_is_short(synth_tables, fake_tasks) -> None:
     # uncapped: nearly every CheXmask image is IMAX-eligible, so rec + reg cannot be served one task per image
     with pytest.raises(DmaxPoolError, match=r"needs \d+ entries .* only \d+ annotations"):
-        build_dataset(synth_tables, BuildConfig(mode="dmax"), tasks=fake_tasks, write=False)
+        build_dataset(synth_tables, BuildConfig(mode="dmax", max_entries_per_task=None), tasks=fake_tasks,
+                      write=False)
 
 
 def test_dmax_reuse_allowed_by_raising_the_cap(synth_tables, fake_tasks) -> None:
-    imax = build_dataset(synth_tables, BuildConfig(mode="imax"), tasks=fake_tasks, write=False)
-    dmax = build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3), tasks=fake_tasks,
+    imax = build_dataset(synth_tables, BuildConfig(mode="imax", max_entries_per_task=None), tasks=fake_tasks,
                          write=False)
+    dmax = build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3, max_entries_per_task=None),
+                         tasks=fake_tasks, write=False)
     assert _train(dmax)["per_task_entries"] == _train(imax)["per_task_entries"]
     per_image = dmax.entries.filter(pl.col("split") == "train").group_by("dicom_id").agg(pl.col("task").n_unique())
     assert per_image["task"].max() <= 3
@@ -131,3 +133,14 @@ def test_sort_order_fallbacks() -> None:
     assert _sort_order(wide).to_list() == [3, 1, 2, 0]
     with_null = df.with_columns(pl.Series("task", ["a"] * 4), pl.Series("query", [None, "q1", "q1", "q0"]))
     assert _sort_order(with_null).to_list() == [3, 1, 0, 2]
+
+
+def test_sort_order_empty_and_single_distinct() -> None:
+    """No annotations (every source unreadable) or one distinct value per column: an order, not a
+    polars InvalidOperationError (issue 13: replace_strict gave a str column to add to the ranks)."""
+    from imax.builders.select import _sort_order
+
+    schema = {"_img": pl.Int64, "task": pl.String, "source": pl.String, "query": pl.String}
+    assert _sort_order(pl.DataFrame(schema=schema)).to_list() == []
+    one = pl.DataFrame({"_img": [0, 0], "task": ["a", "a"], "source": ["s", "s"], "query": ["q", "q"]})
+    assert _sort_order(one).to_list() == [0, 1]

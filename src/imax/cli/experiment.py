@@ -12,6 +12,10 @@ def run(cfg: ExperimentConfig) -> int:
     from transformers.utils import logging as hf_logging
 
     from imax.experiment import run_experiment
+    from imax.model import check_model_dir, load_tokenizer
+
+    if cfg.base is not None:  # before minutes of phantom and build work: a bad base fails now
+        load_tokenizer(check_model_dir(cfg.base))
 
     # The study reloads the base and its checkpoints a dozen times; transformers' per-load "Loading
     # weights" bar would bury imax's own stage lines (single-model commands keep it).
@@ -21,8 +25,12 @@ def run(cfg: ExperimentConfig) -> int:
     print("\nmulti-task average: " + ", ".join(
         f"{arm} {block['multitask_average']:.4f}" for arm, block in runs.items() if block.get("multitask_average") is not None
     ))
+    from imax.report.controls import control_verdict
     from imax.report.numbers import plain_answer
 
-    print(plain_answer(results))
+    verdict = control_verdict(results)
+    if verdict is not None:
+        print(verdict[0])
+    print(("for the record only: " if verdict is not None and not verdict[1] else "") + plain_answer(results))
     print(f"wall time {results['wall_seconds']:.0f} s; report {cfg.out}/report.html")
     return 0

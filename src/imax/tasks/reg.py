@@ -6,11 +6,12 @@ shows the box on the 0–100 grid; the response is the phrase, lower-case.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.schema.box import box_to_text
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
 from imax.tasks.rec import payload_box
 from imax.tasks.text import normalise_phrase
 
@@ -26,6 +27,27 @@ def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
 
 def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"phrase": normalise_phrase(answer["phrase"])}
+
+
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # A box's region name is readable from its coordinates alone, so the baseline reads the prompt:
+    # the region whose mean train box overlaps the query box most (ties: nearest corners, then name).
+    phrases = [normalise_phrase(str(a["phrase"])) for _, a in pairs]
+    means = mean_boxes(phrases, [normalised_box(q) for q, _ in pairs])
+    if not means:
+        return lambda query: None
+    regions = {name: box_on(box) for name, box in means.items()}
+
+    def predict(query: Mapping[str, Any]) -> Payload:
+        target = normalised_box(query)
+        box = box_on(target)
+
+        def rank(name: str) -> tuple[float, float, str]:
+            return (-box.iou(regions[name]), float(abs(means[name] - target).sum()), name)
+
+        return {"phrase": min(regions, key=rank)}
+
+    return predict
 
 
 SPEC = TaskSpec(
@@ -44,5 +66,7 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("accuracy", "bleu_4", "rouge_l"),
     max_new_tokens=12,
+    trivial_baseline=_trivial,
+    trivial_rule="region whose mean train box best overlaps the query box",
     description="Region names for CheXmask boxes (heart, left lung, right lung, both lungs).",
 )

@@ -5,10 +5,11 @@ query ``{}`` → answer ``{"text": str}``; the response is the text with whitesp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, majority
 from imax.tasks.text import squash
 
 
@@ -23,6 +24,11 @@ def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
 
 def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"text": squash(answer["text"])}
+
+
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    text = majority(squash(a["text"]) for _, a in pairs)
+    return lambda query: None if text is None else {"text": text}
 
 
 SPEC = TaskSpec(
@@ -42,5 +48,7 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("ce_f1_micro", "ce_f1_macro", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"),
     max_new_tokens=128,
+    trivial_baseline=_trivial,
+    trivial_rule="most frequent train report",
     description="Findings text of the MIMIC-CXR report (impression fallback).",
 )

@@ -35,7 +35,9 @@ import math
 import os
 import re
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ import torch
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.phantom import STUDY_COVERAGE
 from imax.schema.config.train import PretrainConfig
-from imax.schema.errors import ImaxError
+from imax.schema.errors import ImaxError, MissingPathError
 from imax.train.probe import probe_report
 from imax.train.vision import FINDINGS
 
@@ -134,7 +136,11 @@ def check_pool(pool: Path) -> dict[str, Any]:
     study phantom can share one); returns the pool's id ranges. Raises :class:`ImaxError` otherwise."""
     from imax.phantom.ids import STUDY_RANGES, SUBJECT_RANGES
 
-    t = pd.read_parquet(Path(pool) / "truth.parquet", columns=["subject_id", "study_id"])
+    path = Path(pool) / "truth.parquet"
+    if not path.is_file():
+        raise MissingPathError(f"{pool}: not a phantom directory (no truth.parquet); generate a pool with "
+                               "`imax phantom --id-block pretrain`")
+    t = pd.read_parquet(path, columns=["subject_id", "study_id"])
     lo, hi = SUBJECT_RANGES["pretrain"]
     slo, shi = STUDY_RANGES["pretrain"]
     bad = t[(t["subject_id"] < lo) | (t["subject_id"] >= hi) | (t["study_id"] < slo) | (t["study_id"] >= shi)]
@@ -326,17 +332,65 @@ def stage_data(pool: Path, heldout_fraction: float, seed: int) -> dict[str, Any]
             "held_texts": [t for t, h in zip(texts, held, strict=True) if h]}
 
 
+def build_cached(root: Path, key: str, build: Callable[[Path], None], *, force: bool = False,
+                 marker: str = "config.json", log: Callable[[str], None] | None = None) -> Path:
+    """``root/key``, built by ``build(tmp)`` unless a finished copy (one holding ``marker``) is there.
+
+    Safe for concurrent processes sharing ``root`` (several experiments, seeds or arms on a cluster): one
+    file lock per key (``root/.lock-<key>``, an OS lock: released if its holder dies). The first process
+    builds; the others wait for the lock, then find the finished copy and reuse it. ``build`` writes into
+    a fresh ``root/.tmp-<key>``, which is renamed into place only when complete, so a reader never sees a
+    half-written entry. ``force`` rebuilds (still one builder at a time). The empty lock file stays after
+    release: deleting it could let a waiter lock a file a newcomer no longer sees.
+    """
+    from filelock import FileLock, Timeout
+
+    target = Path(root) / key
+    if (target / marker).is_file() and not force:
+        return target
+    Path(root).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(Path(root) / f".lock-{key}"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        (log or _stderr)(f"{target}: another process is building it; waiting for {lock.lock_file}")
+        lock.acquire()
+    try:
+        if (target / marker).is_file() and not force:  # built by the process we waited for
+            return target
+        tmp = Path(root) / f".tmp-{key}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        if not (tmp / marker).is_file():
+            raise ImaxError(f"{tmp}: the cache build finished without writing {marker}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        return target
+    finally:
+        lock.release()
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def pretrain(cfg: PretrainConfig, log: Any = None) -> Path:
     """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache); ``log`` (a
     ``str -> None`` callable, e.g. ``print``) hears when each stage starts."""
-    say = log if log is not None else (lambda _msg: None)
     unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
+    if cfg.pool is not None:
+        check_pool(Path(cfg.pool))  # a wrong or missing pool fails now, not after the cache lock
+    say = log if log is not None else (lambda _msg: None)
+    # concurrent callers with one cache build it once (build_cached's file lock)
+    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp, say), force=cfg.force)
+
+
+def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -> None:
+    """Pretrain the base and write it (``save_base`` layout, config.yaml, pretrain_report.json) into ``tmp``."""
     key = cache_key(cfg)
-    target = Path(cfg.out) / key
-    if (target / "config.json").is_file() and not cfg.force:
-        return target
     from imax.model import build_model, save_base, train_tokenizer
     from imax.tasks import TASK_TOKENS
     from imax.train.vision import pretrain_vision, vision_targets
@@ -429,16 +483,11 @@ def pretrain(cfg: PretrainConfig, log: Any = None) -> Path:
                       "task_tokens": "registered as special tokens, absent from every pretraining text"},
         "audit": audit, "seconds": {k: round(v, 1) for k, v in seconds.items()}, "probe": probe,
     }
-    tmp = Path(cfg.out) / f".tmp-{key}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_base(model, tokenizer, tmp)
-    save_yaml(cfg, tmp / "config.yaml")
     (tmp / "pretrain_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    save_yaml(cfg, tmp / "config.yaml")
+    save_base(model, tokenizer, tmp)  # config.json last: build_cached's "finished" marker
     shutil.rmtree(work, ignore_errors=True)
-    return target
 
 
-__all__ = ["ANSWER_FORMATS", "PRESETS", "align_stage", "audit_texts", "cache_key", "check_pool",
+__all__ = ["ANSWER_FORMATS", "PRESETS", "align_stage", "audit_texts", "build_cached", "cache_key", "check_pool",
            "instruction_patterns", "language_stage", "make_pool", "pretrain", "stage_data"]

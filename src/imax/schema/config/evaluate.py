@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass
@@ -11,9 +12,12 @@ class EvalConfig:
     """Evaluate a checkpoint on a built dataset split (generation, parsing, metrics, bootstrap CIs)."""
 
     model: Path = Path("runs/model")
-    """Checkpoint directory (with adapter/ + base.json) or a merged/base model directory."""
+    """Checkpoint written by imax train (LoRA: adapter/ + base.json; full fine-tune: model/), a merged
+    export, a base model directory, or a hub id (org/name)."""
     base: Path | None = None
-    """Base model directory for an adapter checkpoint (default: the one named in its base.json)."""
+    """Base model directory for a LoRA checkpoint (default: the one named in its base.json)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """dtype the weights load in (auto: the checkpoint's own on a GPU, float32 on the CPU)."""
     data: Path = Path("data/imax")
     """Built dataset directory (entries.parquet + manifest.json)."""
     out: Path = Path("runs/eval")
@@ -35,6 +39,17 @@ class EvalConfig:
     """Bootstrap resamples of test images for the 95 percent CIs (0: no CIs)."""
     meteor: bool = True
     """Compute METEOR (needs java; reported as unavailable when java is missing)."""
+    trivial_baselines: bool = True
+    """Score each task's trivial baseline (fitted on the train split of baseline_data) on the same
+    prompts, with paired-bootstrap CIs of model − baseline (metrics.json trivial_baseline)."""
+    baseline_data: Path | None = None
+    """Built dataset whose train split fits the trivial baselines: the model's own training data
+    (None: data)."""
+    shuffled_image: bool = True
+    """Generate again with every prompt shown another test image (a seeded derangement) and score it
+    (metrics.json shuffled_image): how much the model uses the image. Doubles generation time."""
+    shuffle_seed: int = 0
+    """Seed of the image derangement of the shuffled-image score."""
     label_scores: bool = False
     """Also score every candidate label's log-likelihood for multilabel mAP / AUROC (slow)."""
     chexbert_path: Path | None = None
