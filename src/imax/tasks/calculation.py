@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from imax.schema.errors import ImaxError
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.text import first_number
 
@@ -15,6 +16,13 @@ MEASURES: dict[str, str] = {
     "ctr": "cardiothoracic ratio (CTR)",
     "cpar": "cardiopulmonary area ratio (CPAR)",
 }
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    measure = (text or "ctr").strip().lower() or "ctr"
+    if measure not in MEASURES:
+        raise ImaxError(f"task 'calculation': unknown measure {text!r}; choose from {', '.join(MEASURES)}")
+    return {"measure": measure}
 
 
 def _fields(query: Mapping[str, Any]) -> dict[str, str]:
@@ -56,5 +64,7 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("mae", "rmse", "acc_within_0.05", "cardiomegaly_accuracy", "cardiomegaly_f1"),
     max_new_tokens=8,
+    query_from_argument=_query,
+    argument_help="the measure: ctr (default) or cpar",
     description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 from imax.schema.box import GRID, Box, box_to_text, boxes_in_text
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.text import normalise_phrase, required
 
 
 def canvas(query: Mapping[str, Any]) -> tuple[int, int]:
@@ -30,6 +31,12 @@ def payload_box(payload: Mapping[str, Any]) -> Box:
 
 def box_payload(box: Box) -> Payload:
     return {"box": [box.x1, box.y1, box.x2, box.y2], "size": [box.width, box.height]}
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    # The image size makes the parsed box come back in the user's pixels (see ``canvas``).
+    phrase = normalise_phrase(required("rec", text, "the region or phrase to locate, e.g. 'heart'"))
+    return {"phrase": phrase, "size": [int(image_size[0]), int(image_size[1])]}
 
 
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
@@ -64,5 +71,7 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("acc_iou50", "mean_iou"),
     max_new_tokens=24,
+    query_from_argument=_query,
+    argument_help="the region or phrase to locate, e.g. heart, left lung",
     description="Boxes of heart, left lung, right lung and both lungs (CheXmask).",
 )
