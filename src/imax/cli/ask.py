@@ -30,8 +30,8 @@ def run(cfg: Config) -> int:
         make_entry(image, question)  # a bad argument (box outside the image, ...) fails before the model loads
         with load_predictor(cfg.model, cfg.base, cfg.max_length) as predictor:
             result = ask(predictor, image, question)
-        if cfg.overlay is not None:
-            result["overlay"] = str(draw_overlay(image.pixels, result["boxes"], cfg.overlay))
+        if cfg.overlay is not None:  # only an answer with boxes has something to draw
+            result["overlay"] = str(draw_overlay(image.pixels, result["boxes"], cfg.overlay)) if result["boxes"] else None
     if cfg.json:
         print(json.dumps(result))
         return 0
@@ -42,7 +42,7 @@ def run(cfg: Config) -> int:
     for b in result["boxes"]:
         print(f"box:     {b['role']} {[round(v, 1) for v in b['box']]} on {b['size'][0]}x{b['size'][1]} px")
     if "overlay" in result:
-        print(f"overlay: {result['overlay']}")
+        print(f"overlay: {result['overlay'] or 'none written (the answer has no box)'}")
     return 0
 
 

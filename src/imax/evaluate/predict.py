@@ -246,7 +246,8 @@ def answer_entries(
 def ask(predictor: Predictor, image: Prepared, question: Question) -> dict[str, Any]:
     """One answer: the row of :func:`answer_entries` plus ``image``, ``argument`` and ``boxes``."""
     row = answer_entries(predictor, [make_entry(image, question)], batch_size=1, vision_cache_gb=0.0)[0]
-    return {**row, "image": str(image.source), "argument": question.text, "boxes": answer_boxes(row)}
+    row = {**row, "image": str(image.source), "argument": question.text}
+    return {**row, "boxes": answer_boxes(row)}
 
 
 # ---------------------------------------------------------------------------------------------- batch
@@ -317,8 +318,8 @@ def predict_images(
             entries.append({**e, "_argument": q.text})
     for row, e in zip(answer_entries(predictor, entries, batch_size, vision_cache_gb, progress), entries,
                       strict=True):
-        rows_by_id[e["id"]] = {**row, "image": e["dicom_id"], "argument": e["_argument"],
-                               "boxes": answer_boxes(row)}
+        row = {**row, "image": e["dicom_id"], "argument": e["_argument"]}
+        rows_by_id[e["id"]] = {**row, "boxes": answer_boxes(row)}
     return PredictResult([rows_by_id[i] for i in order], len(images), skipped)
 
 

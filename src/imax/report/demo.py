@@ -208,11 +208,21 @@ def _handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_demo(cfg: Any, ready: Callable[[str], None] | None = None) -> None:
-    """Load ``cfg.model`` and serve the page on ``127.0.0.1:cfg.port`` until interrupted; ``ready(url)``
-    is called once the socket listens (the URL names the port actually bound, also for port 0)."""
+def make_server(cfg: Any) -> tuple[ThreadingHTTPServer, Demo]:
+    """Load ``cfg.model`` and bind ``127.0.0.1:cfg.port`` (0: a free port); the caller serves and closes."""
     demo = Demo(cfg)
-    server = ThreadingHTTPServer((HOST, int(cfg.port)), _handler(demo))
+    try:
+        server = ThreadingHTTPServer((HOST, int(cfg.port)), _handler(demo))
+    except OSError as exc:
+        demo.close()
+        raise ImaxError(f"cannot listen on {HOST}:{cfg.port}: {exc.strerror or exc}") from None
+    return server, demo
+
+
+def serve_demo(cfg: Any, ready: Callable[[str], None] | None = None) -> None:
+    """Serve the page on ``127.0.0.1:cfg.port`` until interrupted; ``ready(url)`` is called once the
+    socket listens (the URL names the port actually bound, also for port 0)."""
+    server, demo = make_server(cfg)
     try:
         if ready is not None:
             ready(f"http://{HOST}:{server.server_address[1]}/")
