@@ -118,7 +118,8 @@ class Demo:
             raise ImaxError(f"no sample image {index}")
         return _png(read_user_image(self.samples[index][1]))
 
-    def _image(self, body: dict[str, Any]) -> Path:
+    def _image(self, body: dict[str, Any]) -> tuple[Path, str]:
+        """(file to read, name shown) of the request's upload or sample."""
         upload = body.get("upload")
         if upload:
             name = re.sub(r"[^A-Za-z0-9._-]", "_", str(upload.get("name") or "upload"))[-80:]
@@ -130,13 +131,13 @@ class Demo:
             path = self.scratch / "uploads" / f"{self.uploads:05d}-{name}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-            return path
+            return path, name
         if body.get("sample") is None:
             raise ImaxError("upload an image or pick a sample")
         index = int(body["sample"])
         if not 0 <= index < len(self.samples):
             raise ImaxError(f"no sample image {index}")
-        return self.samples[index][1]
+        return self.samples[index][1], self.samples[index][0]
 
     def ask(self, body: dict[str, Any]) -> dict[str, Any]:
         """Answer one request (see the module docstring); :class:`ImaxError` for the user's mistakes."""
@@ -145,8 +146,8 @@ class Demo:
         task = str(body.get("task") or "")
         text = body.get("text")
         text = str(text) if text is not None and str(text).strip() else None
-        path = self._image(body)
-        image = prepare_image(path, self.predictor.staging, path.name)
+        path, name = self._image(body)
+        image = prepare_image(path, self.predictor.staging, name)
         if task == "all":
             questions = [Question(t["name"]) for t in self.tasks if not t["needs_argument"]]
         else:
