@@ -37,6 +37,7 @@ import numpy as np
 from imax.schema.errors import ImaxError
 
 HOST = "127.0.0.1"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MAX_UPLOAD = 64 * 2**20
 """Largest request body accepted (a base64 DICOM of a full radiograph is ~20 MB)."""
 
@@ -56,7 +57,7 @@ def find_samples(samples: Path | None, data_path: str | None, limit: int, scratc
     of ``data_path`` (the dataset the checkpoint was trained on) when it exists, else a small phantom
     generated into ``scratch`` (its official test split).
     """
-    from imax.evaluate.predict import list_images
+    from imax.evaluate.predict import is_dicom, list_images
 
     source = Path(samples) if samples is not None else (Path(data_path) if data_path else None)
     if source is not None and (source / "entries.parquet").is_file() and (source / "manifest.json").is_file():
@@ -70,7 +71,9 @@ def find_samples(samples: Path | None, data_path: str | None, limit: int, scratc
     if samples is not None:
         if not Path(samples).is_dir():
             raise ImaxError(f"--samples {str(samples)!r} is neither a built dataset nor a folder of images")
-        return [(str(p.relative_to(samples)), p) for p in list_images(samples)[:limit]]
+        # Only what looks like an image: a samples folder may hold CSVs and notes beside the pictures.
+        images = [p for p in list_images(samples) if p.suffix.lower() in IMAGE_SUFFIXES or is_dicom(p)]
+        return [(str(p.relative_to(samples)), p) for p in images[:limit]]
     import pandas as pd
 
     from imax.phantom import generate
