@@ -131,3 +131,14 @@ def test_sort_order_fallbacks() -> None:
     assert _sort_order(wide).to_list() == [3, 1, 2, 0]
     with_null = df.with_columns(pl.Series("task", ["a"] * 4), pl.Series("query", [None, "q1", "q1", "q0"]))
     assert _sort_order(with_null).to_list() == [3, 1, 0, 2]
+
+
+def test_sort_order_empty_and_single_distinct() -> None:
+    """No annotations (every source unreadable) or one distinct value per column: an order, not a
+    polars InvalidOperationError (issue 13: replace_strict gave a str column to add to the ranks)."""
+    from imax.builders.select import _sort_order
+
+    schema = {"_img": pl.Int64, "task": pl.String, "source": pl.String, "query": pl.String}
+    assert _sort_order(pl.DataFrame(schema=schema)).to_list() == []
+    one = pl.DataFrame({"_img": [0, 0], "task": ["a", "a"], "source": ["s", "s"], "query": ["q", "q"]})
+    assert _sort_order(one).to_list() == [0, 1]

@@ -69,7 +69,12 @@ def assert_accounted(tables) -> None:  # type: ignore[no-untyped-def]
         assert inp.rows_read == inp.rows_used + inp.rows_quarantined, inp
         if inp.source == "reports" and inp.path.endswith("files"):
             continue  # the report tree: one row per .txt file (line null), checked in test_reports
+        if inp.source == "mimic_metadata" and "-metadata." in inp.path:  # its rows are IMAGES rows
+            assert inp.rows_used == tables.images.height, (inp, tables.images.height)
         label = next((f for f in set(used) | set(quarantined) if inp.path.endswith("/" + f)), None)
+        if label is None and inp.source == "mimic_metadata":
+            assert inp.rows_quarantined == 0, inp
+            continue
         if label is None or inp.rows_read == 0:
             assert inp.rows_used == inp.rows_quarantined == 0, inp
             continue

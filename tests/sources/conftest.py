@@ -33,3 +33,12 @@ def mini_tables(mini_root: Path):  # type: ignore[no-untyped-def]
     from imax.sources import read_sources
 
     return read_sources(mini_root, SourcesConfig())
+
+
+@pytest.fixture(scope="session")
+def phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The corruption corpus's phantom (read-only; see :mod:`tests.sources.corpus`), made once a session:
+    its root and the corpus-only files (``mimic_cxr_sectioned.csv``) as bytes."""
+    from .corpus import make_phantom
+
+    return make_phantom(tmp_path_factory.mktemp("corpus") / "phantom")

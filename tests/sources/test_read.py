@@ -15,6 +15,7 @@ from imax.schema.config.sources import SourcesConfig
 from imax.schema.errors import InputError, MissingPathError
 from imax.schema.records import ANNOTATION_COLUMNS, QUARANTINE_COLUMNS, TASK_NAMES
 from imax.sources import SOURCES, read_sources
+from imax.sources.base import EMPTY_FILE
 
 from ._util import assert_accounted, clean_metadata, quarantine_of
 
@@ -80,10 +81,23 @@ def test_broken_files(fresh_root: Path) -> None:
     (fresh_root / "mimic-cxr-pe-severity/expert_report_edema_severity.csv").write_bytes(b"")
     t = read_sources(fresh_root, SourcesConfig())
     ctr = quarantine_of(t, "CTRs.csv")
-    assert ctr == {1: ("*", "missing header column(s) ['dicom_file', 'CTR']")}
+    assert ctr == {
+        1: ("*", "missing header column(s) ['dicom_file', 'CTR']"
+            " (also accepted: 'dicom_id' for 'dicom_file')")
+    }
     q = quarantine_of(t, "chexpert.csv.gz")
     assert list(q) == [None] and q[None][1].startswith("corrupt gzip")
-    assert quarantine_of(t, "expert_report")[1][0] == "*"
+    assert quarantine_of(t, "expert_report") == {None: ("*", EMPTY_FILE)}
+    assert_accounted(t)
+
+
+def test_duplicate_header_column(fresh_root: Path) -> None:
+    """Two columns of one name: which holds the values is unknowable, so the file is refused (named)."""
+    ctr = fresh_root / "cxr-cardiomegaly/CTRs.csv"
+    lines = ctr.read_text().splitlines()
+    ctr.write_text("\n".join(f"{line},{line.split(',')[-1]}" for line in lines) + "\n")
+    t = read_sources(fresh_root, SourcesConfig(only=("cardiomegaly",)))
+    assert quarantine_of(t, "CTRs.csv") == {1: ("*", "header column(s) ['CTR'] appear more than once")}
     assert_accounted(t)
 
 

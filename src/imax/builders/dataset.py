@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
-from imax.sources.base import SourceTables
+from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
 
 
@@ -101,12 +101,15 @@ def build_dataset(
     t0 = time.perf_counter()
     used_images = images.join(entries.select("dicom_id").unique(), on="dicom_id", how="semi").sort("dicom_id")
     stats = dataset_stats(entries, cfg.mode)
+    whole = quarantine.filter(pl.col("field") == "*").select("file", "reason").rows()  # unread files
     accounting = {
         "inputs": [
             {"source": i.source, "file": Path(i.path).name, "read": i.rows_read, "used": i.rows_used,
-             "quarantined": i.rows_quarantined}
+             "quarantined": i.rows_quarantined, "error": file_error(i.path, whole)}
             for i in tables.inputs
         ],
+        # every source with no file: what was looked for and how to map it (never silently absent)
+        "missing_sources": [asdict(n) | {"hint": n.hint()} for n in tables.not_found],
         "orphan_annotations": int(orphans["n"].sum()) if orphans.height else 0,
         "tasks": task_accounting(tables.annotations, orphans, entries),
         "dmax_order": dmax_order,
@@ -122,6 +125,15 @@ def build_dataset(
         write_build(result, tables, cfg, tasks)
         t["write"] = time.perf_counter() - t0
     return result
+
+
+def file_error(path: str, whole: list[tuple[str, str]]) -> str | None:
+    """Why an input file was not read at all (its ``*`` quarantine row: ``whole`` = (file, reason)
+    of those rows), else None."""
+    for label, reason in whole:
+        if label and (path == label or path.endswith("/" + label)):
+            return reason
+    return None
 
 
 def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tasks: Mapping[str, TaskSpec]) -> Path:
@@ -207,6 +219,12 @@ def format_accounting(result: BuildResult) -> str:
     lines = [f"{'source':<12} {'file':<44} {'read':>9} {'used':>9} {'quarant.':>9}"]
     for i in acc["inputs"]:
         lines.append(f"{i['source']:<12} {i['file'][:44]:<44} {i['read']:>9} {i['used']:>9} {i['quarantined']:>9}")
+        if i.get("error"):
+            lines.append(f"{'':<15}NOT READ: {i['error']}")
+    for m in acc.get("missing_sources", []):
+        lines.append(f"{m['source']:<12} {'NOT FOUND (0 files)':<44} {0:>9} {0:>9} {0:>9}")
+        nf = NotFound(**{k: m[k] for k in NotFound.__dataclass_fields__})
+        lines.extend(f"{'':<15}{text}" for text in nf.lines())
     lines.append(f"orphan annotations (no image row) quarantined by build: {acc['orphan_annotations']}")
     lines.append("")
     lines.append(f"{'task':<12} {'annotations':>12} {'quarant.':>9} {'entries':>9} {'unused':>9}")

@@ -87,13 +87,17 @@ def _sort_order(df: pl.DataFrame) -> pl.Series:
     Sorting on the strings themselves row-encodes every query (~4 s at MIMIC size); instead each string
     column becomes its rank among its sorted distinct values (the same order), and the ranks are packed
     into one uint64 when they fit (a single-key radix sort)."""
+    if df.height == 0:  # no annotations (e.g. every source file unreadable): nothing to order
+        return pl.Series("_img", [], dtype=pl.UInt32)
     if any(df[c].null_count() for c in ("_img", "task", "source", "query")):  # not in a valid store
         return df.select(pl.arg_sort_by("_img", "task", "source", "query", maintain_order=True)).to_series()
     ranks = [df["_img"].cast(pl.UInt64)]
     sizes = [int(df["_img"].max() or 0) + 1]
     for col in ("task", "source", "query"):
         distinct = df[col].unique().sort()
-        ranks.append(df[col].replace_strict(distinct, pl.int_range(len(distinct), dtype=pl.UInt64, eager=True)))
+        codes = pl.int_range(len(distinct), dtype=pl.UInt64, eager=True)
+        # return_dtype: the codes stay integers even when polars cannot infer it (no distinct value)
+        ranks.append(df[col].replace_strict(distinct, codes, return_dtype=pl.UInt64))
         sizes.append(len(distinct))
     bits = [max(1, (n - 1).bit_length()) for n in sizes]
     if sum(bits) > 64:

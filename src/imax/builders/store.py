@@ -46,7 +46,12 @@ def empty_quarantine() -> pl.DataFrame:
 
 
 def make_store(tables: SourceTables, strict: bool = False) -> Store:
-    """Join ``tables.annotations`` to ``tables.images`` by dicom_id; quarantine orphans."""
+    """Join ``tables.annotations`` to ``tables.images`` by dicom_id; quarantine orphans.
+
+    Raises the one-line :meth:`SourceTables.no_images_error` when there is no image row at all (the
+    metadata file is missing, unreadable or wholly invalid): nothing could be built."""
+    if tables.images.height == 0:
+        raise tables.no_images_error()
     images = _conform(tables.images, IMAGE_COLUMNS, "images")
     dup = images.filter(pl.col("dicom_id").is_duplicated())
     if dup.height:

@@ -27,7 +27,7 @@ from imax.evaluate.metrics import (
 from imax.evaluate.metrics.calculation import abs_errors
 from imax.evaluate.metrics.classification import f1_from_counts, label_matrix
 from imax.evaluate.metrics.grounding import normalise_region
-from imax.evaluate.metrics.report import ce_label_matrix, report_metrics
+from imax.evaluate.metrics.report import ce_label_matrix, metric_labelers, report_metrics
 from imax.evaluate.metrics.vqa import exact_matches
 from imax.evaluate.plugins import PLUGIN_METRICS, ReportScorer
 from imax.schema.box import Box
@@ -90,7 +90,7 @@ def _report(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: Scor
     def primary(idx: np.ndarray) -> float:
         return f1_from_counts(*f1_counts(P[idx], T[idx]))[2] if idx.size else float("nan")
 
-    return m, primary, {}
+    return m, primary, {"labelers": metric_labelers(m, PLUGIN_METRICS)}
 
 
 def _multiclass(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreContext) -> tuple:

@@ -23,7 +23,7 @@ from imax.sources import (
     reports,
     vqa,
 )
-from imax.sources.base import Adapter, InputFile, SourceTables
+from imax.sources.base import Adapter, InputFile, NotFound, SourceTables
 from imax.sources.discovery import discover, load_paths
 from imax.sources.read import read_sources
 from imax.sources.rle import decode_rle, encode_rle, rle_boxes
@@ -36,19 +36,57 @@ SOURCES: dict[str, Adapter] = {
         mimic_metadata.read,
         needs_images=False,
         doc="MIMIC-CXR-JPG metadata + split -> IMAGES",
+        globs=("**/mimic-cxr-2.?.?-metadata.csv[.gz]", "**/mimic-cxr-2.?.?-split.csv[.gz]"),
     ),
-    "vqa": Adapter("vqa", vqa.PATTERNS, vqa.read, doc="MIMIC-Ext-MIMIC-CXR-VQA -> vqa"),
+    "vqa": Adapter(
+        "vqa",
+        vqa.PATTERNS,
+        vqa.read,
+        doc="MIMIC-Ext-MIMIC-CXR-VQA -> vqa",
+        globs=("**/*mimic-cxr-vqa*/**/{train,valid,test}.json[.gz]",),
+    ),
     "chexpert": Adapter(
-        "chexpert", chexpert.PATTERNS, chexpert.read, doc="CheXpert/NegBio labels -> multilabel"
+        "chexpert",
+        chexpert.PATTERNS,
+        chexpert.read,
+        doc="CheXpert/NegBio labels -> multilabel",
+        globs=("**/mimic-cxr-2.?.?-chexpert.csv[.gz]", "**/mimic-cxr-2.?.?-negbio.csv[.gz]"),
     ),
-    "reports": Adapter("reports", reports.PATTERNS, reports.read, doc="free-text reports -> report"),
+    "reports": Adapter(
+        "reports",
+        reports.PATTERNS,
+        reports.read,
+        doc="free-text reports -> report",
+        globs=("**/mimic_cxr_sectioned.csv[.gz]", "**/files/p??/p????????/s????????.txt"),
+    ),
     "cardiomegaly": Adapter(
-        "cardiomegaly", cardiomegaly.PATTERNS, cardiomegaly.read, doc="CTR/CPAR -> calculation"
+        "cardiomegaly",
+        cardiomegaly.PATTERNS,
+        cardiomegaly.read,
+        doc="CTR/CPAR -> calculation",
+        globs=("**/CTRs.csv[.gz]", "**/CPARs.csv[.gz]"),
     ),
-    "edema": Adapter("edema", edema.PATTERNS, edema.read, doc="edema severity -> multiclass"),
-    "cxrlt": Adapter("cxrlt", cxrlt.PATTERNS, cxrlt.read, doc="CXR-LT 2023/2024 -> multilabel cxrlt26"),
+    "edema": Adapter(
+        "edema",
+        edema.PATTERNS,
+        edema.read,
+        doc="edema severity -> multiclass",
+        globs=("**/{consensus_image,expert_report,regex_report}_edema_severity.csv[.gz]",),
+    ),
+    "cxrlt": Adapter(
+        "cxrlt",
+        cxrlt.PATTERNS,
+        cxrlt.read,
+        doc="CXR-LT 2023/2024 -> multilabel cxrlt26",
+        globs=("**/cxr-lt-2023/{train,development,test}.csv[.gz]", "**/cxr-lt-2024/*_labeled*.csv[.gz]"),
+    ),
     "chexmask": Adapter(
-        "chexmask", chexmask.PATTERNS, chexmask.read, doc="CheXmask RLE masks -> rec + reg", background=True
+        "chexmask",
+        chexmask.PATTERNS,
+        chexmask.read,
+        doc="CheXmask RLE masks -> rec + reg",
+        background=True,
+        globs=("**/MIMIC-CXR-JPG.csv[.gz]",),
     ),
 }
 
@@ -59,6 +97,7 @@ __all__ = [
     "SOURCES",
     "Adapter",
     "InputFile",
+    "NotFound",
     "SourceTables",
     "decode_rle",
     "discover",

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from imax.schema.errors import InputError
+from imax.schema.errors import ImaxError, InputError, MissingPathError
 from imax.schema.records import (
     ANNOTATION_COLUMNS,
     FRONTAL_VIEWS,
@@ -60,6 +60,47 @@ class InputFile:
     rows_quarantined: int
 
 
+NEAR_SHOWN = 20
+"""Near misses kept per missing source (a misplaced report tree would otherwise list 227K files)."""
+
+
+@dataclass
+class NotFound:
+    """A source with no file: what was looked for, what came close, and how to point imax at it."""
+
+    source: str
+    looked_for: list[str]
+    """The adapter's official names (:attr:`Adapter.globs`)."""
+    near_misses: list[str] = field(default_factory=list)
+    """Files under the root with an official file name in the wrong place (relative paths; the first
+    :data:`NEAR_SHOWN` of ``near_total``)."""
+    near_total: int = 0
+    unresolved: list[str] = field(default_factory=list)
+    """Paths sources.yaml gave for this source that do not exist."""
+
+    def hint(self) -> str:
+        """One line: how to map the source in ``sources.yaml``."""
+        # Files, not their folder: a folder is searched with the official patterns, which these miss.
+        few = 0 < self.near_total <= 4
+        example = f"[{', '.join(self.near_misses)}]" if few else "<file, folder or [files]>"
+        return (
+            f"map it in sources.yaml (in the data root, or --sources-cfg.paths-file): "
+            f"'{self.source}: {example}' (paths relative to the data root, or absolute)"
+        )
+
+    def lines(self) -> list[str]:
+        """Human-readable description (for the build's accounting print)."""
+        out = [f"looked for {', '.join(self.looked_for)}"]
+        if self.unresolved:
+            out.append(f"sources.yaml maps it to {', '.join(self.unresolved)}: no such file or folder")
+        if self.near_misses:
+            more = self.near_total - 3
+            shown = ", ".join(self.near_misses[:3]) + (f" (+{more} more)" if more > 0 else "")
+            out.append(f"same file name in another place (not read): {shown}")
+        out.append(self.hint())
+        return out
+
+
 @dataclass
 class SourceTables:
     """Canonical output of reading sources (columns: see :mod:`imax.schema.records`).
@@ -75,8 +116,42 @@ class SourceTables:
     inputs: list[InputFile] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """Sources that were not found (reported and skipped, never fatal)."""
+    not_found: list[NotFound] = field(default_factory=list)
+    """For each of ``missing``: the names looked for, look-alike files and the sources.yaml hint."""
     data_root: Path | None = None
     """Root that image paths are relative to (the folder holding ``files/``)."""
+
+    def no_images_error(self) -> ImaxError:
+        """Why IMAGES is empty, as one line naming the metadata file (a build cannot go on without it).
+
+        Every annotation joins an image row, so an unreadable, column-less or wholly invalid
+        ``mimic-cxr-2.0.0-metadata.csv(.gz)`` leaves nothing to build: callers raise this instead of
+        building an empty dataset."""
+        meta = [
+            i for i in self.inputs if i.source == "mimic_metadata" and _METADATA.search(Path(i.path).name)
+        ]
+        if not meta:
+            where = f" under {self.data_root}" if self.data_root is not None else ""
+            nf = next((n for n in self.not_found if n.source == "mimic_metadata"), None)
+            how = "; ".join(nf.lines()) if nf else "map it in sources.yaml as 'mimic_metadata: <path>'"
+            return MissingPathError(
+                f"no image metadata: mimic-cxr-2.0.0-metadata.csv(.gz) not found{where}: {how}"
+            )
+        m = meta[0]
+        q = self.quarantine.filter(pl.col("file").str.ends_with(Path(m.path).name))
+        whole = q.filter(pl.col("field") == "*")
+        if whole.height:
+            r = whole.row(0, named=True)
+            return InputError(r["file"], r["line"], "*", f"{r['reason']} (no image rows: nothing to build)")
+        first = q.sort("line", nulls_last=True).head(1).rows(named=True)
+        example = "".join(f"; first: line {r['line']} field '{r['field']}': {r['reason']}" for r in first)
+        return InputError(
+            first[0]["file"] if first else m.path,
+            None,
+            "*",
+            f"no valid image rows ({m.rows_read} read, {m.rows_quarantined} quarantined{example}): "
+            "nothing to build",
+        )
 
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
@@ -97,6 +172,7 @@ DICOM_RE = r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{8}){4}$"
 """44-char MIMIC image id: five dash-separated 8-hex groups."""
 SUBJECT_RE = r"^1\d{7}$"
 STUDY_RE = r"^5\d{7}$"
+_METADATA = re.compile(r"mimic-cxr-2\.\d\.\d-metadata\.csv(?:\.gz)?$")
 
 
 def bad_dicom(col: str | pl.Expr = "dicom_id") -> pl.Expr:
@@ -244,6 +320,9 @@ def dedupe_check(keys: Sequence[str], what: str) -> Check:
 
 
 # ---- reading files -----------------------------------------------------------------------------------
+EMPTY_FILE = "file is empty (0 bytes): re-download or re-export it"
+
+
 @dataclass
 class RawFile:
     """Bytes of one input file (decompressed) and its hash."""
@@ -262,6 +341,8 @@ def load_bytes(path: Path) -> RawFile:
     except OSError as exc:
         return RawFile(path, b"", "", f"cannot read file: {exc}")
     digest = hashlib.sha256(raw).hexdigest()
+    if not raw:
+        return RawFile(path, b"", digest, EMPTY_FILE)
     if path.name.endswith(".gz"):
         if raw[:2] != b"\x1f\x8b":
             return RawFile(path, b"", digest, "not a gzip file (bad magic bytes)")
@@ -320,10 +401,12 @@ def scan_file(path: Path, count: re.Pattern[bytes] | None = None) -> FileScan:
     except OSError as exc:
         return FileScan("", b"", 0, 0, f"cannot read file: {exc}")
     lines += 0 if last.endswith(b"\n") or not last else 1
-    return FileScan(h.hexdigest(), head, lines, matches)
+    return FileScan(h.hexdigest(), head, lines, matches, None if head else EMPTY_FILE)
 
 
 def _header(data: bytes) -> list[str]:
+    """Column names of the first line (BOM and spaces stripped). Raises ``csv.Error`` when the line is
+    not CSV (a lone carriage return inside it)."""
     end = data.find(b"\n")
     first = (data if end < 0 else data[:end]).decode("utf-8", errors="replace").lstrip("\ufeff")
     row = next(csv.reader([first]), [])
@@ -352,6 +435,10 @@ class Adapter:
     background: bool = False
     """Read in a thread beside the other sources once IMAGES exists (it needs nothing else from them),
     its results merged in at its place in the registry: for a slow source (CheXmask)."""
+    globs: tuple[str, ...] = ()
+    """The official file names as a user reads them (shell-style, relative to the data root: ``**/``
+    any folders, ``{a,b}`` alternatives, ``[.gz]`` an optional suffix). Printed when the source is not
+    found; their last component also spots look-alike files that miss the patterns."""
 
 
 @dataclass
@@ -507,16 +594,31 @@ class Context:
             self.file_error(path, raw.error)
             self.account(path, raw.sha256, 0)
             return None
-        header = [(rename or {}).get(h, h) for h in _header(head)]
+        try:
+            header = [(rename or {}).get(h, h) for h in _header(head)]
+        except csv.Error as exc:
+            self.file_error(path, f"header line is not CSV: {exc}", line=1)
+            self.account(path, raw.sha256, 0)
+            return None
         missing = [c for c in required if c not in header]
         if missing:
-            self.file_error(path, f"missing header column(s) {missing}", line=1, value=",".join(header)[:200])
+            # name the file's own spelling too (CXR-LT 2024 writes 'Normal' for 'No Finding')
+            alt = [f"{a!r} for {c!r}" for a, c in (rename or {}).items() if c in missing]
+            also = f" (also accepted: {', '.join(alt)})" if alt else ""
+            self.file_error(
+                path, f"missing header column(s) {missing}{also}", line=1, value=",".join(header)[:200]
+            )
             self.account(path, raw.sha256, 0)
             return None
         wanted = [c for c in (*required, *optional) if c in header]
+        twice = [c for c in wanted if header.count(c) > 1]
+        if twice:  # which copy holds the values is anyone's guess: refuse rather than pick one
+            self.file_error(path, f"header column(s) {twice} appear more than once", line=1)
+            self.account(path, raw.sha256, 0)
+            return None
         try:
             df = self._parse_csv(src, header, wanted, lines)
-        except Exception as exc:  # polars raises ComputeError/NoDataError/...; report, never a traceback
+        except pl.exceptions.PolarsError as exc:  # ComputeError, NoDataError, DuplicateError...: report it
             self.file_error(path, f"cannot parse CSV: {str(exc).splitlines()[0]}")
             self.account(path, raw.sha256, 0)
             return None
@@ -541,8 +643,11 @@ class Context:
                 head = f.read(_BLOCK)
         except OSError:
             return None
-        header = [rename.get(h, h) for h in _header(head)]
-        if any(c not in header for c in required):
+        try:
+            header = [rename.get(h, h) for h in _header(head)]
+        except csv.Error:  # the one-piece read names it
+            return None
+        if any(c not in header for c in required) or any(header.count(c) > 1 for c in (*required, *optional)):
             return None
         wanted = [c for c in (*required, *optional) if c in header]
         lazy = pl.scan_csv(path, **_CSV_OPTIONS).select(pl.nth([header.index(c) for c in wanted]))  # type: ignore[arg-type]
@@ -557,7 +662,7 @@ class Context:
                     part = part.with_columns(_line=pl.int_range(rows, rows + part.height, dtype=pl.Int64) + 2)
                     rows += part.height
                     parts.append(batch(part))
-            except Exception:  # polars' own errors; the one-piece read names them
+            except pl.exceptions.PolarsError:  # the one-piece read names the problem
                 return None
             scan = scanned.result()
         if scan.error is not None or scan.lines > rows + 1:

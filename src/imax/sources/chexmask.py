@@ -8,8 +8,8 @@ canvas). ``Landmarks`` is never read (it is the bulkiest column).
 Boxes come straight from the RLE runs (:func:`imax.sources.rle.rle_boxes`, no mask decode) as
 pixel-edge xyxy on the Height × Width canvas; ``size`` is ``[Width, Height]``. "both lungs" is the
 union of the two lung boxes. A region with an empty mask yields no annotation; a row whose masks are
-all empty, whose RLE is malformed, or whose ``Dice RCA (Mean)`` is below ``cfg.rca_min`` is
-quarantined with the reason.
+all empty, whose RLE is malformed, whose ``Dice RCA (Mean)`` is below ``cfg.rca_min``, or whose optional
+``Dice RCA (Max)`` is there but not a number in [0, 1] is quarantined with the reason.
 
 The RLE columns are most of the file (~4.5 GB at MIMIC size, one run per mask row), so the file is
 streamed (``Context.read_csv(batch=...)``): each batch's masks become boxes and their text is dropped,
@@ -81,7 +81,18 @@ def read(files: list[Path], ctx: Context) -> None:
     df, raw = got
     if "Dice RCA (Max)" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.String).alias("Dice RCA (Max)"))
-    checks = [*row_checks, dedupe_check(["dicom_id"], "dicom_id")]
+    rca_max = _rca("Dice RCA (Max)")
+    checks = [
+        *row_checks,
+        # optional, but a value that is there must be one (else meta's rca_max would silently be null)
+        Check(
+            "Dice RCA (Max)",
+            (pl.col("Dice RCA (Max)").str.strip_chars().fill_null("") != "")
+            & (rca_max.is_null() | rca_max.is_nan() | (rca_max < 0) | (rca_max > 1)),
+            "not a number in [0, 1]",
+        ),
+        dedupe_check(["dicom_id"], "dicom_id"),
+    ]
     good, bad = split_checks(df, checks)
     ctx.reject(bad)
     good = good.with_columns(

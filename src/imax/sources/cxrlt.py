@@ -138,6 +138,8 @@ def read(files: list[Path], ctx: Context) -> None:
     df = pl.concat(frames, how="vertical")
     prefix = pl.when(pl.col("_release") == "2024").then(pl.lit("s")).otherwise(pl.lit(""))
     study = pl.col("study_id").str.strip_chars().str.strip_prefix("s").str.replace(r"\.0+$", "")
+    # the column as the release spells it
+    path_field = pl.when(pl.col("_release") == "2024").then(pl.lit("fpath")).otherwise(pl.lit("path"))
     checks = [
         Check("dicom_id", bad_dicom(), "dicom_id is not a 44-char MIMIC image id"),
         Check(
@@ -150,10 +152,13 @@ def read(files: list[Path], ctx: Context) -> None:
             pl.format("study_id is not an 8-digit id starting with 5 (release {})", pl.col("_release")),
         ),
         Check(
-            "path", ~safe_rel_path("_path"), "path escapes the data root (absolute or '..')", pl.col("_path")
+            path_field,
+            ~safe_rel_path("_path"),
+            "path escapes the data root (absolute or '..')",
+            pl.col("_path"),
         ),
         Check(
-            "path",
+            path_field,
             pl.col("_path").is_not_null()
             & ~pl.col("_path").str.strip_chars().str.ends_with(pl.col("dicom_id").str.strip_chars() + ".jpg"),
             "path does not name this dicom_id",
@@ -161,9 +166,10 @@ def read(files: list[Path], ctx: Context) -> None:
         ),
         *[
             Check(
-                c,
+                _spelled(c),
                 ~pl.col(c).str.strip_chars().is_in(["0", "1", "0.0", "1.0"]).fill_null(False),
                 "label not 0/1",
+                pl.col(c),
             )
             for c in LABELS
         ],
@@ -193,6 +199,14 @@ def read(files: list[Path], ctx: Context) -> None:
     )
     for path, raw, n in raws:
         ctx.account(path, raw.sha256, n)
+
+
+def _spelled(label: str) -> str | pl.Expr:
+    """The label's column name as the row's release spells it (2024: ``Normal`` for ``No Finding``)."""
+    alt = next((a for a, c in RENAME_2024.items() if c == label), None)
+    if alt is None:
+        return label
+    return pl.when(pl.col("_release") == "2024").then(pl.lit(alt)).otherwise(pl.lit(label))
 
 
 def _one(col: str) -> pl.Expr:

@@ -11,6 +11,7 @@ absolute); a folder is searched with that source's patterns. Sources named there
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -44,6 +45,33 @@ def _compiled(adapters: Mapping[str, Adapter]) -> dict[str, re.Pattern[str]]:
     return {e: re.compile(r"(?:^|/)(?:" + "|".join(alts) + r")$") for e, alts in by_ext.items()}
 
 
+def expand_glob(glob: str) -> list[str]:
+    """An :attr:`Adapter.globs` entry as plain shell globs: ``{a,b}`` and ``[.gz]`` expanded."""
+    m = re.search(r"\{([^{}]*)\}", glob)
+    if m is not None:
+        head, tail = glob[: m.start()], glob[m.end() :]
+        return [g for alt in m.group(1).split(",") for g in expand_glob(head + alt + tail)]
+    if "[.gz]" in glob:
+        plain = glob.replace("[.gz]", "")
+        return [plain, plain + ".gz"]
+    return [glob]
+
+
+def near_names(adapters: Mapping[str, Adapter]) -> re.Pattern[str] | None:
+    """One regex of the official *file names* (last glob component) per adapter, named ``<adapter>``.
+
+    A file whose name matches but whose path misses the adapter's patterns (VQA's ``train.json`` outside
+    a ``*mimic-cxr-vqa*`` folder) is a near miss: not read, but named when the source is not found.
+    """
+    alts = []
+    for name, ad in adapters.items():
+        last = {g.rsplit("/", 1)[-1] for glob in ad.globs for g in expand_glob(glob)}
+        names = sorted(fnmatch.translate(n) for n in last)
+        if names:
+            alts.append(f"(?P<{name}>" + "|".join(f"(?:{n})" for n in names) + ")")
+    return re.compile("|".join(alts)) if alts else None
+
+
 def _adapters(adapters: Mapping[str, Adapter] | None) -> Mapping[str, Adapter]:
     if adapters is None:
         from imax.sources import SOURCES
@@ -53,15 +81,21 @@ def _adapters(adapters: Mapping[str, Adapter] | None) -> Mapping[str, Adapter]:
 
 
 def discover(
-    root: Path, adapters: Mapping[str, Adapter] | None = None, *, base: Path | None = None
+    root: Path,
+    adapters: Mapping[str, Adapter] | None = None,
+    *,
+    base: Path | None = None,
+    near: dict[str, list[Path]] | None = None,
 ) -> dict[str, list[Path]]:
     """Every source file under ``root`` by official name: ``{source: sorted paths}`` (found sources only).
 
     ``base`` (default ``root``) is what paths are made relative to before matching, so that a folder
-    named in sources.yaml (e.g. ``cxr-lt-2023``) still matches patterns that include it.
+    named in sources.yaml (e.g. ``cxr-lt-2023``) still matches patterns that include it. ``near``, when
+    given, receives the near misses per source (see :func:`near_names`; report study files excluded).
     """
     ads = _adapters(adapters)
     rxs = _compiled(ads)
+    near_rx = near_names(ads) if near is not None else None
     found: dict[str, list[str]] = {}
     root = Path(root)
     base = Path(base) if base is not None else root
@@ -95,10 +129,11 @@ def discover(
                     stack.append((e.path, prefix + name + "/"))
                 continue
             rx = rxs.get(_ext(name))
-            if rx is None:
-                continue
-            m = rx.search(prefix + name)
+            m = rx.search(prefix + name) if rx is not None else None
             if m is None or m.lastgroup is None:
+                n = near_rx.fullmatch(name) if near_rx is not None else None
+                if n is not None and n.lastgroup and near is not None:
+                    near.setdefault(n.lastgroup, []).append(Path(e.path))
                 continue
             found.setdefault(m.lastgroup.rsplit("__", 1)[0], []).append(e.path)
     # Sort as strings (Path comparison is ~10x slower at 227K report files).
@@ -106,12 +141,16 @@ def discover(
 
 
 def load_paths(
-    path: Path, root: Path, adapters: Mapping[str, Adapter] | None = None
+    path: Path,
+    root: Path,
+    adapters: Mapping[str, Adapter] | None = None,
+    *,
+    unresolved: dict[str, list[str]] | None = None,
 ) -> dict[str, list[Path]]:
     """Read a ``sources.yaml`` mapping into ``{source: paths}`` (folders expanded with the patterns).
 
     Unknown source names are a ConfigError; paths that do not exist are dropped (the source is then
-    reported missing when nothing remains).
+    reported missing when nothing remains) and, when ``unresolved`` is given, recorded there as written.
     """
     ads = _adapters(adapters)
     try:
@@ -133,5 +172,7 @@ def load_paths(
                 paths.extend(discover(p, {name: ads[name]}, base=p.parent).get(name, []))
             elif p.is_file():
                 paths.append(p)
+            elif unresolved is not None:
+                unresolved.setdefault(name, []).append(str(v))
         out[name] = sorted(paths)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -12,9 +13,11 @@ from imax.schema.config.sources import SourcesConfig
 from imax.schema.errors import MissingPathError
 from imax.sources.base import (
     IMAGE_SCHEMA,
+    NEAR_SHOWN,
     QUARANTINE_SCHEMA,
     Adapter,
     Context,
+    NotFound,
     SourceTables,
     empty_annotations,
     empty_images,
@@ -22,15 +25,34 @@ from imax.sources.base import (
 from imax.sources.discovery import discover, load_paths
 
 
-def find_files(root: Path, cfg: SourcesConfig, adapters: Mapping[str, Adapter]) -> dict[str, list[Path]]:
-    """Discovery, overridden per source by the sources.yaml mapping (``cfg.paths_file`` or ROOT/sources.yaml)."""
-    found = discover(root, adapters)
+def find_files(
+    root: Path,
+    cfg: SourcesConfig,
+    adapters: Mapping[str, Adapter],
+    not_found: dict[str, NotFound] | None = None,
+) -> dict[str, list[Path]]:
+    """Discovery, overridden per source by the sources.yaml mapping (``cfg.paths_file`` or ROOT/sources.yaml).
+
+    ``not_found``, when given, receives a :class:`NotFound` for every adapter with no file (names looked
+    for, look-alike files elsewhere under the root, sources.yaml paths that do not exist)."""
+    near: dict[str, list[Path]] = {}
+    found = discover(root, adapters, near=near)
     mapping = cfg.paths_file if cfg.paths_file is not None else root / "sources.yaml"
     if cfg.paths_file is not None and not Path(cfg.paths_file).is_file():
         raise MissingPathError(f"sources mapping not found: {cfg.paths_file}")
+    unresolved: dict[str, list[str]] = {}
     if Path(mapping).is_file():
-        found.update(load_paths(Path(mapping), root, adapters))
-    return {k: v for k, v in found.items() if v}
+        found.update(load_paths(Path(mapping), root, adapters, unresolved=unresolved))
+    found = {k: v for k, v in found.items() if v}
+    if not_found is not None:
+        for name, ad in adapters.items():
+            if name not in found:
+                rel = sorted(os.path.relpath(p, root).replace(os.sep, "/") for p in near.get(name, []))
+                not_found[name] = NotFound(
+                    name, list(ad.globs), near_misses=rel[:NEAR_SHOWN], near_total=len(rel),
+                    unresolved=unresolved.get(name, []),
+                )
+    return found
 
 
 def read_sources(
@@ -50,7 +72,8 @@ def read_sources(
     root = Path(root)
     if not root.is_dir():
         raise MissingPathError(f"data root not found: {root}")
-    files = find_files(root, cfg, adapters)
+    searched: dict[str, NotFound] = {}
+    files = find_files(root, cfg, adapters, searched)
     ctx = Context(root=root, cfg=cfg)
     missing: list[str] = []
     wanted = [n for n in adapters if not cfg.only or n in cfg.only or n == "mimic_metadata"]
@@ -97,5 +120,6 @@ def read_sources(
         quarantine=quarantine,
         inputs=ctx.inputs,
         missing=missing,
+        not_found=[searched[n] for n in missing],
         data_root=root.resolve(),
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from imax.sources.base import Check, Context, dedupe_check, json_obj, split_checks
+from imax.sources.base import EMPTY_FILE, Check, Context, dedupe_check, json_obj, split_checks
 from imax.sources.sectioning import report_answer
 
 SECTIONED_RE = r"mimic_cxr_sectioned\.csv(?:\.gz)?"
@@ -143,6 +143,8 @@ def _parse(data: bytes | str) -> tuple[bytes, str | None, str | None, str | None
     """(raw bytes, section, text, error) of one report."""
     if isinstance(data, str):
         return b"", None, None, data
+    if not data:
+        return data, None, None, EMPTY_FILE
     got = report_answer(data.decode("utf-8", errors="replace"))
     if got is None:
         return data, None, None, "no findings, impression or last paragraph text"

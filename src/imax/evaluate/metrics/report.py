@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from imax.evaluate import labeler, nlg
 from imax.evaluate.metrics.classification import f1_counts, f1_from_counts, label_matrix
 from imax.schema.records import CHEXPERT14
+
+
+def metric_labelers(names: Iterable[str], plugin_metrics: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+    """Which labeler produced each clinical-efficacy metric in ``names``: ``ce_*`` →
+    :data:`imax.evaluate.labeler.LABELER_NAME` ("imax-rules-chexpert"); a plug-in's metrics (``plugin_metrics``:
+    plug-in name → its metric names, e.g. ``{"chexbert": ("chexbert_f1_micro", ...)}``) → the plug-in name.
+    Stored in the report task's ``details["labelers"]`` so every number says whose labels it counts."""
+    owner = {m: plugin for plugin, ms in (plugin_metrics or {}).items() for m in ms}
+    out: dict[str, str] = {}
+    for name in names:
+        if name.startswith("ce_"):
+            out[name] = labeler.LABELER_NAME
+        elif name in owner:
+            out[name] = owner[name]
+    return out
 
 
 def ce_label_matrix(texts: Sequence[str | None], uncertain_as_positive: bool = False) -> np.ndarray:
