@@ -22,7 +22,8 @@ def test_predict_mixed_folder(smoke, tmp_path, capsys):
     assert rc == 0
     captured = capsys.readouterr()
     skipped = [ln for ln in captured.err.splitlines() if "skipped" in ln]
-    assert len(skipped) == 1 and "broken.png" in skipped[0] and "Traceback" not in captured.err
+    assert len(skipped) == 1 and "broken.png" in skipped[0] and "cannot decode" in skipped[0]
+    assert "Traceback" not in captured.err
     assert "4 images, 15 answers" in captured.out and "1 unreadable" in captured.out
     rows = [json.loads(ln) for ln in out.read_text().splitlines()]
     assert [(r["image"], r["task"]) for r in rows] == [
@@ -43,17 +44,25 @@ def test_predict_mixed_folder(smoke, tmp_path, capsys):
     assert sum(r["parse_status"] == "ok" for r in rows) >= 10  # the smoke model answers in format
 
 
-def test_predict_from_a_list_file(smoke, tmp_path, capsys):
+def test_predict_from_a_list_file_with_a_question_that_does_not_fit(smoke, tmp_path, capsys):
     chest = np.asarray(Image.open(smoke.data / "images" / "img5.png"))
     mixed_folder(tmp_path / "in", chest)
     listing = tmp_path / "in" / "list.txt"
-    listing.write_text("# two of them\nplain8.png\n\nsub/scan.dcm\n")
+    listing.write_text("# two of them\nplain8.png\n\nsub/scan.dcm\nphoto.jpg\n")
     out = tmp_path / "p.jsonl"
     assert main(["predict", "--model", str(smoke.lora), "--images", str(listing), "--out", str(out),
-                 "--tasks", "multiclass", "--no-progress"]) == 0
+                 "--tasks", "multiclass; reg=1,1,70,70", "--no-progress"]) == 0
     rows = [json.loads(ln) for ln in out.read_text().splitlines()]
-    assert [r["image"].rsplit("/", 1)[-1] for r in rows] == ["plain8.png", "scan.dcm"]
-    capsys.readouterr()
+    assert [(r["image"].rsplit("/", 1)[-1], r["task"]) for r in rows] == [
+        (f, t) for f in ("plain8.png", "scan.dcm", "photo.jpg") for t in ("multiclass", "reg")
+    ]
+    # The box fits the 120x90 JPEG only: the 64x64 images get a query_error row and one stderr line each.
+    status = [r["parse_status"].split(":")[0] for r in rows]
+    assert status[0] == status[2] == status[4] == "ok"
+    assert status[1] == status[3] == "query_error" and status[5] in ("ok", "unparseable")
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "skipped" in ln]
+    assert len(err) == 2 and all("outside the 64x64 image" in ln for ln in err)
+    assert "plain8.png" in err[0] and "scan.dcm" in err[1]
 
 
 def test_predict_unknown_task_fails_before_loading(tmp_path, capsys):

@@ -39,7 +39,7 @@ def run(cfg: Config) -> int:
         bar.update(done - bar.n)
 
     def skip(name: str, reason: str) -> None:
-        print(f"imax predict: skipped {reason}", file=sys.stderr)
+        print(f"imax predict: skipped {name}: {reason}", file=sys.stderr)
 
     with load_predictor(cfg.model, cfg.base, cfg.max_length) as predictor:
         result = predict_images(predictor, files, questions, root, cfg.batch_size, cfg.vision_cache_gb,

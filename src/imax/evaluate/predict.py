@@ -32,6 +32,8 @@ from imax.schema.errors import ImaxError, InputError, MissingPathError
 DICOM_SUFFIXES = (".dcm", ".dicom")
 IMAGE_ERROR = "image_error"
 """``parse_status`` prefix of a row whose image could not be read (``predict`` keeps it in the output)."""
+QUERY_ERROR = "query_error"
+"""``parse_status`` prefix of a row whose question does not fit its image (e.g. a reg box outside it)."""
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -268,8 +270,9 @@ def list_images(images: Path | str) -> list[Path]:
 @dataclass
 class PredictResult:
     rows: list[dict[str, Any]]
-    """One row per (image, question): the answer rows, and for unreadable images a row with
-    ``parse_status = "image_error: ..."`` and null output."""
+    """One row per (image, question), images in file order: the answer rows; for an unreadable image
+    rows with ``parse_status = "image_error: ..."``, for a question that does not fit an image
+    ``"query_error: ..."``, both with null output."""
     images: int
     skipped: list[tuple[str, str]]
     """(image, one-line reason) of every file that could not be read."""
@@ -285,42 +288,55 @@ def predict_images(
     progress: Callable[[int, int], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> PredictResult:
-    """Answer every question about every readable file; unreadable files are reported through
-    ``on_skip(image, reason)`` and kept in the result as error rows, never dropped silently.
+    """Answer every question about every readable file; unreadable files (and questions that do not fit
+    an image) are reported through ``on_skip(image, reason)`` and kept in the result as error rows,
+    never dropped silently.
     Image names are paths relative to ``root`` when given."""
     for q in questions:
         check_task(q.task)
     entries: list[dict[str, Any]] = []
-    images: dict[str, Prepared] = {}
-    rows_by_id: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
+    rows: dict[str, dict[str, Any]] = {}
     skipped: list[tuple[str, str]] = []
+    n_images = 0
+
+    def row_id(name: str, task: str) -> str:
+        rid = f"{name}:{task}"
+        return rid if rid not in rows else f"{rid}:{sum(k.startswith(rid) for k in rows)}"  # task asked twice
+
+    def failed(name: str, q: Question, status: str, reason: str) -> None:
+        rid = row_id(name, q.task)
+        rows[rid] = {"id": rid, "image": name, "task": q.task, "argument": q.text, "prompt": None, "query": None,
+                     "output": None, "parsed": None, "parse_status": f"{status}: {reason}", "boxes": []}
+
     for f in files:
         name = str(Path(f).relative_to(root)) if root is not None and Path(f).is_relative_to(root) else str(f)
         try:
             img = prepare_image(f, predictor.staging, name)
-            built = [make_entry(img, q) for q in questions]
         except ImaxError as exc:
             skipped.append((name, str(exc)))
             if on_skip is not None:
                 on_skip(name, str(exc))
             for q in questions:
-                rid = f"{name}:{q.task}"
-                order.append(rid)
-                rows_by_id[rid] = {"id": rid, "image": name, "task": q.task, "argument": q.text, "prompt": None,
-                                   "query": None, "output": None, "parsed": None,
-                                   "parse_status": f"{IMAGE_ERROR}: {exc}", "boxes": []}
+                failed(name, q, IMAGE_ERROR, str(exc))
             continue
-        images[name] = img
-        for q, e in zip(questions, built, strict=True):
-            e["id"] = f"{name}:{q.task}:{len(order)}"  # unique even when a task is asked twice
-            order.append(e["id"])
+        n_images += 1
+        for q in questions:
+            try:
+                e = make_entry(img, q)  # a question can be wrong for one image (a box outside a small one)
+            except ImaxError as exc:
+                failed(name, q, QUERY_ERROR, str(exc))
+                if on_skip is not None:
+                    on_skip(name, str(exc))
+                continue
+            e["id"] = row_id(name, q.task)
+            rows[e["id"]] = {}  # placeholder keeps the row order: images in file order, questions in order
             entries.append({**e, "_argument": q.text})
+        del img  # pixels are re-read for overlays; a big folder must not sit in memory
     for row, e in zip(answer_entries(predictor, entries, batch_size, vision_cache_gb, progress), entries,
                       strict=True):
         row = {**row, "image": e["dicom_id"], "argument": e["_argument"]}
-        rows_by_id[e["id"]] = {**row, "boxes": answer_boxes(row)}
-    return PredictResult([rows_by_id[i] for i in order], len(images), skipped)
+        rows[e["id"]] = {**row, "boxes": answer_boxes(row)}
+    return PredictResult(list(rows.values()), n_images, skipped)
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], out: Path) -> Path:
@@ -434,6 +450,7 @@ def model_card(checkpoint: Path | str, metrics: Path | None = None) -> dict[str,
 
 __all__ = [
     "IMAGE_ERROR",
+    "QUERY_ERROR",
     "PredictResult",
     "Predictor",
     "Prepared",
