@@ -68,7 +68,7 @@ def test_save_load_round_trip_identical_logits(model, tokenizer, tmp_path):
 
 
 def test_missing_base_path_message(tmp_path):
-    with pytest.raises(MissingPathError, match=r"base model directory .*nope.* does not exist"):
+    with pytest.raises(MissingPathError, match=r"model directory .*nope.* does not exist"):
         load_base(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(MissingPathError, match=r"has no config\.json"):

@@ -56,4 +56,5 @@ def test_export_cli(model, tokenizer, tmp_path):
 
 def test_export_cli_missing_adapter_is_one_line_error(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
-    assert "no adapter_config.json" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a checkpoint" in err and "adapter/adapter_config.json" in err and "Traceback" not in err

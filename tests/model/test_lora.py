@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from imax.model import (
+    LoraTargetError,
     TrainableSetError,
     apply_lora,
     check_trainable,
@@ -79,6 +80,19 @@ def test_check_trainable_rejects_vision_and_base_lm_weights(model):
 
 
 def test_suffix_targets_would_hit_vision_and_are_refused(model):
-    # A suffix list also matches CLIP's q/k/v_proj (peft#2615): apply_lora must refuse the result.
-    with pytest.raises(TrainableSetError, match="vision tower"):
-        apply_lora(model, LoraSettings(r=4, alpha=8, target_regex=r".*\.(q_proj|v_proj)"))
+    # A suffix list also matches CLIP's q/k/v_proj (peft#2615): apply_lora must refuse it before wrapping,
+    # naming the regex and the vision modules it reached.
+    regex = r".*\.(q_proj|v_proj)"
+    with pytest.raises(LoraTargetError) as exc:
+        apply_lora(model, LoraSettings(r=4, alpha=8, target_regex=regex))
+    msg = str(exc.value)
+    assert repr(regex) in msg and "model.vision_tower.encoder.layers.0.self_attn.q_proj" in msg
+    assert "\n" not in msg
+    assert not any(".lora_" in n for n, _ in model.named_parameters())  # nothing was wrapped
+
+
+def test_target_regex_matching_no_lm_linear_is_refused(model):
+    with pytest.raises(LoraTargetError, match="selects no linear layer"):
+        apply_lora(model, LoraSettings(r=4, alpha=8, target_regex=r".*language_model.*\.no_such_proj"))
+    with pytest.raises(LoraTargetError, match="not a valid regex"):
+        apply_lora(model, LoraSettings(r=4, alpha=8, target_regex=r"(unclosed"))

@@ -55,6 +55,14 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (a library's multi-line message joined with " | ")."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and not isinstance(exc, ImaxError) and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror or text}"
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -110,8 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
         return int(mod.run(cfg) or 0)
-    except (ConfigError, ImaxError, FileNotFoundError) as exc:
-        print(f"imax {ns._command}: error: {exc}", file=sys.stderr)
+    except (ConfigError, ImaxError, OSError) as exc:
+        # User errors: a config value, an input imax checked (ImaxError names the file and what is wrong),
+        # or the OS refusing a path the user gave (missing, not a directory, no permission, disk full).
+        # One line on stderr, exit 2; anything else is a bug and keeps its traceback.
+        print(f"imax {ns._command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,10 @@ def run(cfg: ExperimentConfig) -> int:
     from transformers.utils import logging as hf_logging
 
     from imax.experiment import run_experiment
+    from imax.model import check_model_dir, load_tokenizer
+
+    if cfg.base is not None:  # before minutes of phantom and build work: a bad base fails now
+        load_tokenizer(check_model_dir(cfg.base))
 
     # The study reloads the base and its checkpoints a dozen times; transformers' per-load "Loading
     # weights" bar would bury imax's own stage lines (single-model commands keep it).

@@ -48,16 +48,19 @@ def select_entries(
     return [entries[i] for i in keep]
 
 
-def load_for_eval(model_dir: Path, base: Path | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) from an adapter checkpoint (LoRA merged in for speed) or a base/merged dir."""
-    from imax.model import load_adapter_checkpoint, load_base
+def load_for_eval(model_dir: Path, base: Path | None = None, dtype: str = "auto") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode from any checkpoint imax writes (:func:`imax.model.load_checkpoint`:
+    LoRA, merged here for speed; full fine-tune; a base or merged model directory) or a hub id."""
+    from imax.model import checkpoint_kind, load_base, load_checkpoint
 
     model_dir = Path(model_dir)
-    if (model_dir / "adapter").is_dir():
-        peft_model, tokenizer = load_adapter_checkpoint(model_dir, base)
+    if not model_dir.exists():  # a hub id, or a path that is not there (load_base says which)
+        model, tokenizer = load_base(model_dir, dtype=dtype)
+        return model.eval(), tokenizer
+    model, tokenizer = load_checkpoint(model_dir, base, dtype=dtype)
+    if checkpoint_kind(model_dir) == "lora":
         # Merged weights decode ~20% faster than an unmerged adapter and give the same logits.
-        return peft_model.merge_and_unload().eval(), tokenizer
-    model, tokenizer = load_base(model_dir)
+        model = model.merge_and_unload()
     return model.eval(), tokenizer
 
 
@@ -171,7 +174,7 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     entries = select_entries(load_entries(cfg.data, cfg.split), cfg.tasks, cfg.max_samples, cfg.seed)
     if not entries:
         raise ImaxError(f"{cfg.data}: no entries in split {cfg.split!r} for tasks {list(cfg.tasks) or 'all'}")
-    model, tokenizer = load_for_eval(cfg.model, cfg.base)
+    model, tokenizer = load_for_eval(cfg.model, cfg.base, cfg.dtype)
     image_size = cfg.image_size or int(model.config.vision_config.image_size)
     collate = PromptCollator(
         tokenizer, num_image_tokens(model), image_size, read_data_root(cfg.data), cfg.max_length

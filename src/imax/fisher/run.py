@@ -26,28 +26,43 @@ from typing import Any
 from imax.fisher.core import fisher_spectrum
 from imax.fisher.probe import probe_set
 from imax.schema.config.fisher import FisherConfig
-from imax.schema.errors import MissingPathError
+from imax.schema.errors import ImaxError, MissingPathError
+
+
+def _is_train_checkpoint(path: Path) -> bool:
+    """A checkpoint ``imax train`` writes: LoRA (adapter/) or full fine-tune (model/)."""
+    return (path / "adapter" / "adapter_config.json").is_file() or (path / "model" / "config.json").is_file()
 
 
 def checkpoint_dir(run_dir: Path, name: str) -> Path:
-    """``RUN/checkpoints/fisher-<name>`` (what ``imax.train`` writes) or ``RUN/checkpoints/<name>``."""
-    root = Path(run_dir) / "checkpoints"
+    """``RUN/checkpoints/fisher-<name>`` (what ``imax.train`` writes) or ``RUN/checkpoints/<name>``, of a
+    LoRA or a full fine-tune run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MissingPathError(f"run directory {str(run_dir)!r} does not exist")
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        from imax.model.build import describe_directory
+
+        what = describe_directory(run_dir)
+        raise ImaxError(f"{run_dir}: not a training run (no checkpoints/){f': {what}' if what else ''}")
     for cand in (root / f"fisher-{name}", root / name):
-        if (cand / "adapter").is_dir():
+        if _is_train_checkpoint(cand):
             return cand
-    have = sorted(p.parent.name for p in root.glob("*/adapter")) if root.is_dir() else []
+    have = sorted(p.name for p in root.iterdir() if _is_train_checkpoint(p))
     raise MissingPathError(
-        f"{run_dir}: no named checkpoint {name!r} (looked for {root}/fisher-{name}/adapter; "
-        f"checkpoints with an adapter: {have})"
+        f"{run_dir}: no named checkpoint {name!r} (looked for {root}/fisher-{name} with adapter/ or model/; "
+        f"checkpoints there: {have})"
     )
 
 
-def load_checkpoint(ckpt: Path) -> tuple[Any, Any]:
-    """(PeftModel with the training-time trainable set, tokenizer) of an ``imax.train`` checkpoint."""
-    from imax.model import load_adapter_checkpoint
+def load_checkpoint(ckpt: Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model with the training-time trainable set, tokenizer) of an ``imax.train`` checkpoint: a
+    ``PeftModel`` (LoRA + projector trainable) or the full fine-tune's LLaVA (what trained is trainable)."""
+    from imax.model import load_checkpoint as load_any
 
-    # trainable=True restores requires_grad on LoRA + modules_to_save: the default Fisher parameters
-    return load_adapter_checkpoint(ckpt, trainable=True)
+    # trainable=True restores requires_grad on what trained: the default Fisher parameters
+    return load_any(ckpt, trainable=True, dtype=dtype)
 
 
 def _state(ckpt: Path) -> dict[str, Any]:
@@ -61,10 +76,9 @@ def _state(ckpt: Path) -> dict[str, Any]:
 
 
 def _max_length(ckpt: Path) -> int:
-    import yaml
+    from imax.model import checkpoint_config
 
-    cfg = yaml.safe_load((ckpt / "config.yaml").read_text()) if (ckpt / "config.yaml").is_file() else {}
-    return int((cfg or {}).get("max_length", 512))
+    return int(checkpoint_config(ckpt).get("max_length", 512))
 
 
 def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dict[str, Any]]:
@@ -80,8 +94,8 @@ def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dic
     data_root = read_data_root(data_dir)
     records: list[dict[str, Any]] = []
     for name, ckpt in ckpts:
-        model, tokenizer = load_checkpoint(ckpt)
-        core = model.get_base_model()
+        model, tokenizer = load_checkpoint(ckpt, cfg.dtype)
+        core = model.get_base_model() if hasattr(model, "get_base_model") else model
         collate = TrainCollator(
             tokenizer,
             num_image_tokens(core),

@@ -1,15 +1,43 @@
 """The LLaVA composition (transformers ``LlavaForConditionalGeneration``): tiny config, locally trained
 tokenizer, LoRA via PEFT with an asserted trainable set, and merged export. Imports only ``imax.schema``."""
 
-from imax.model.build import build_model, freeze_unused, llava_config, load_base, num_image_tokens, save_base
-from imax.model.compose import image_inputs, llava_core, vision_features
-from imax.model.export import (
-    base_path_of,
-    export_checkpoint,
-    load_adapter_checkpoint,
-    merge_and_save,
+from imax.model.build import (
+    DTYPES,
+    build_model,
+    check_model_dir,
+    checkpoint_dtype,
+    freeze_unused,
+    llava_config,
+    load_base,
+    load_tokenizer,
+    locate_model,
+    meta_model,
+    num_image_tokens,
+    resolve_dtype,
+    save_base,
+    settings_of,
 )
-from imax.model.lora import TrainableSetError, apply_lora, check_trainable, trainable_parameter_names
+from imax.model.checkpoint import (
+    CheckpointKind,
+    CheckpointKindError,
+    base_path_of,
+    checkpoint_config,
+    checkpoint_kind,
+    load_adapter_checkpoint,
+    load_checkpoint,
+    load_full_checkpoint,
+    trained_names,
+)
+from imax.model.compose import image_inputs, llava_core, vision_features
+from imax.model.export import export_checkpoint, merge_and_save
+from imax.model.lora import (
+    LoraTargetError,
+    TrainableSetError,
+    apply_lora,
+    check_lora_targets,
+    check_trainable,
+    trainable_parameter_names,
+)
 from imax.model.tokenizer import (
     BASE_SPECIALS,
     BOS,
@@ -31,13 +59,17 @@ load_model = load_base
 __all__ = [
     "BASE_SPECIALS",
     "BOS",
+    "DTYPES",
     "EOS",
     "IMAGE_TOKEN",
     "INST_CLOSE",
     "INST_OPEN",
     "PAD",
     "UNK",
+    "CheckpointKind",
+    "CheckpointKindError",
     "LoraSettings",
+    "LoraTargetError",
     "ModelConfig",
     "TextSettings",
     "TrainableSetError",
@@ -45,8 +77,13 @@ __all__ = [
     "apply_lora",
     "base_path_of",
     "build_model",
+    "check_lora_targets",
+    "check_model_dir",
     "check_tokenizer",
     "check_trainable",
+    "checkpoint_config",
+    "checkpoint_dtype",
+    "checkpoint_kind",
     "export_checkpoint",
     "freeze_unused",
     "image_inputs",
@@ -54,12 +91,20 @@ __all__ = [
     "llava_core",
     "load_adapter_checkpoint",
     "load_base",
+    "load_checkpoint",
+    "load_full_checkpoint",
     "load_model",
+    "load_tokenizer",
+    "locate_model",
     "merge_and_save",
+    "meta_model",
     "num_image_tokens",
+    "resolve_dtype",
     "save_base",
+    "settings_of",
     "special_id",
     "train_tokenizer",
     "trainable_parameter_names",
+    "trained_names",
     "vision_features",
 ]

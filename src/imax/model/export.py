@@ -1,10 +1,8 @@
 """Export a fine-tuned model: LoRA merged into the weights, loadable by plain transformers.
 
-Checkpoint layout read here (written by ``imax.train``)::
-
-    CKPT/adapter/        PeftModel.save_pretrained output (adapter_config.json + adapter_model.safetensors)
-    CKPT/base.json       {"path": "<base model directory>"} (the key "base" is accepted too)
-    CKPT/config.yaml, tasks.json, data_manifest.json   artifacts copied beside the export when present
+Checkpoints read here are those ``imax.train`` writes (:mod:`imax.model.checkpoint`): a LoRA checkpoint
+(``adapter/`` + ``base.json``) is merged into its base; a full fine-tune (``model/``) is written as is. The
+checkpoint's artifacts (config.yaml, tasks.json, data_manifest.json) are copied beside the export.
 """
 
 from __future__ import annotations
@@ -12,14 +10,18 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 from peft import PeftModel
 from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast
 
-from imax.model.build import load_base
-from imax.schema.errors import MissingPathError
+from imax.model.build import save_base
+from imax.model.checkpoint import (
+    CheckpointKindError,
+    base_path_of,
+    checkpoint_kind,
+    load_checkpoint,
+)
 
 ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json")
 """Files copied from a checkpoint beside its export (resolved config, task table, data manifest)."""
@@ -44,48 +46,28 @@ def merge_and_save(
     return merged
 
 
-def base_path_of(checkpoint: Path) -> Path:
-    """The base model directory named by ``checkpoint/base.json``."""
-    pointer = Path(checkpoint) / "base.json"
-    if not pointer.is_file():
-        raise MissingPathError(f"{pointer} does not exist: pass the base model directory explicitly (--base)")
-    data = json.loads(pointer.read_text())
-    value = data.get("path", data.get("base")) if isinstance(data, dict) else data
-    if not isinstance(value, str):
-        raise MissingPathError(f'{pointer}: expected {{"path": "<base dir>"}}, got {data!r}')
-    return Path(value)
-
-
-def load_adapter_checkpoint(
-    checkpoint: Path, base: Path | None = None, trainable: bool = False
-) -> tuple[PeftModel, PreTrainedTokenizerFast]:
-    """Load ``base`` (default: from ``checkpoint/base.json``) and the LoRA adapter in ``checkpoint/adapter``,
-    in eval mode; ``trainable`` restores ``requires_grad`` on the adapter and ``modules_to_save`` (the
-    training-time trainable set), else everything is frozen."""
-    checkpoint = Path(checkpoint)
-    adapter = checkpoint / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        raise MissingPathError(f"{adapter} has no adapter_config.json: not an imax train checkpoint")
-    model, tokenizer = load_base(base if base is not None else base_path_of(checkpoint))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
-    peft_model.eval()
-    return peft_model, tokenizer
-
-
 def export_checkpoint(checkpoint: Path, out: Path, base: Path | None = None, merge: bool = True) -> Path:
-    """Export ``checkpoint`` to ``out``: merged weights (``merge``) or the adapter + tokenizer + base.json.
+    """Export ``checkpoint`` to ``out`` as a plain transformers LLaVA directory.
 
-    The checkpoint's artifacts (:data:`ARTIFACTS`) are copied beside the export.
+    LoRA checkpoints: merged weights (``merge``) or the adapter + tokenizer + base.json. Full fine-tunes:
+    their model (``merge`` is moot: there is nothing to merge). The checkpoint's artifacts
+    (:data:`ARTIFACTS`) are copied beside the export. A plain model directory is refused (nothing to export).
     """
     checkpoint, out = Path(checkpoint), Path(out)
-    peft_model, tokenizer = load_adapter_checkpoint(checkpoint, base)
-    if merge:
-        merge_and_save(peft_model, tokenizer, out, inplace=True)
+    kind = checkpoint_kind(checkpoint)
+    if kind == "model":
+        raise CheckpointKindError(
+            f"{checkpoint} is already a plain model directory (config.json + weights), not an imax train "
+            "checkpoint: nothing to merge or export"
+        )
+    model, tokenizer = load_checkpoint(checkpoint, base)
+    if kind == "full":
+        save_base(model, tokenizer, out)
+    elif merge:
+        merge_and_save(model, tokenizer, out, inplace=True)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        peft_model.save_pretrained(out / "adapter")
+        model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
         base_dir = base if base is not None else base_path_of(checkpoint)
         (out / "base.json").write_text(json.dumps({"path": str(Path(base_dir).resolve())}, indent=2))

@@ -7,6 +7,7 @@ original LM weight. :func:`check_trainable` enforces exactly that after every wr
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -22,12 +23,46 @@ class TrainableSetError(ImaxError):
     """The set of trainable parameters is not the one the LoRA recipe allows."""
 
 
+class LoraTargetError(ImaxError):
+    """The LoRA target regex selects modules outside the language model (or none inside it)."""
+
+
+def check_lora_targets(model: torch.nn.Module, regex: str) -> list[str]:
+    """Names of the modules ``regex`` selects (PEFT's rule: a full match of the module name), checked.
+
+    Raises :class:`LoraTargetError` naming the regex and the offending modules when it reaches the vision
+    tower or the projector (the recipe keeps the tower frozen and trains the projector in full), or when
+    it selects no linear layer of the language model. Called before PEFT wraps anything, so a user's
+    regex fails with its own name instead of a trainable-set assertion after the wrap.
+    """
+    try:
+        pattern = re.compile(regex)
+    except re.error as exc:
+        raise LoraTargetError(f"LoRA target regex {regex!r} is not a valid regex: {exc}") from None
+    hits = [name for name, _ in model.named_modules() if name and pattern.fullmatch(name)]
+    outside = [n for n in hits if ".language_model." not in f".{n}."]
+    if outside:
+        shown = ", ".join(outside[:5]) + (f" (+{len(outside) - 5} more)" if len(outside) > 5 else "")
+        raise LoraTargetError(
+            f"LoRA target regex {regex!r} (model.lora.target_regex) reaches {len(outside)} module(s) outside "
+            f"the language model: {shown}; LoRA must stay on the LM (the vision tower is frozen)"
+        )
+    linear = [n for n in hits if isinstance(model.get_submodule(n), torch.nn.Linear)]
+    if not linear:
+        raise LoraTargetError(
+            f"LoRA target regex {regex!r} (model.lora.target_regex) selects no linear layer of the language "
+            "model"
+        )
+    return hits
+
+
 def apply_lora(model: torch.nn.Module, lora: LoraSettings) -> PeftModel:
     """Wrap a ``LlavaForConditionalGeneration`` with LoRA adapters (in place) and check the trainable set.
 
     The returned ``PeftModel`` takes the same inputs as the model (``input_ids (B, L)``,
     ``attention_mask (B, L)``, ``pixel_values (B, C, S, S)``, ``labels (B, L)``).
     """
+    check_lora_targets(model, lora.target_regex)
     # Freeze first: PEFT only unfreezes what it adds, so nothing the caller left trainable leaks through.
     model.requires_grad_(False)
     config = LoraConfig(

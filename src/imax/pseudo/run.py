@@ -21,7 +21,7 @@ import polars as pl
 
 from imax.data import PromptCollator, TrainCollator, read_data_root
 from imax.evaluate.run import load_for_eval
-from imax.model import num_image_tokens
+from imax.model import checkpoint_kind, num_image_tokens
 from imax.pseudo.dataset import write_pseudo_dataset
 from imax.pseudo.label import confidence_thresholds, derive_reg, keep_confident, pseudo_label, query_entries
 from imax.pseudo.quality import pseudo_quality
@@ -45,8 +45,15 @@ class PseudoResult:
 
 def _stage1(cfg: PseudoConfig) -> Path:
     if cfg.stage1 is not None:
-        if not (Path(cfg.stage1) / "checkpoints" / "final").is_dir():
-            raise MissingPathError(f"stage-1 run {cfg.stage1} has no checkpoints/final")
+        if not Path(cfg.stage1).is_dir():
+            raise MissingPathError(f"stage-1 run {str(cfg.stage1)!r} does not exist")
+        final = Path(cfg.stage1) / "checkpoints" / "final"
+        if not final.is_dir():
+            from imax.model.build import describe_directory
+
+            what = describe_directory(Path(cfg.stage1))
+            raise MissingPathError(f"stage-1 run {cfg.stage1} has no checkpoints/final{f': {what}' if what else ''}")
+        checkpoint_kind(final)  # a LoRA or full fine-tune checkpoint, else a one-line error
         return Path(cfg.stage1)
     out = Path(cfg.out) / "stage1"
     if not (out / "checkpoints" / "final").is_dir():
@@ -63,7 +70,7 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
     queries = missing_queries(train_rows, images, pool_queries(train_rows, cfg.vqa_questions), cfg.max_images, cfg.seed)
     todo = query_entries(queries, cfg.seed)
 
-    model, tokenizer = load_for_eval(stage1 / "checkpoints" / "final")
+    model, tokenizer = load_for_eval(stage1 / "checkpoints" / "final", dtype=cfg.train.dtype)
     tokenizer.padding_side = "left"
     size = int(model.config.vision_config.image_size)
     n_img = num_image_tokens(model)
@@ -88,6 +95,13 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
     return generated, kept, quality
 
 
+def _stage1_base(stage1: Path) -> Path:
+    """The base stage 1 trained on (its ``base.json``; a hub id falls back to this machine's HF cache)."""
+    from imax.model.checkpoint import base_path_of
+
+    return base_path_of(stage1)
+
+
 def run_pseudo(cfg: PseudoConfig, truth: pl.DataFrame | None = None) -> PseudoResult:
     """All three stages; ``truth`` (an ANNOTATIONS table of held-out labels) enables the quality report."""
     stage1 = _stage1(cfg)
@@ -105,6 +119,6 @@ def run_pseudo(cfg: PseudoConfig, truth: pl.DataFrame | None = None) -> PseudoRe
         init = None if cfg.stage3_init == "base" else stage1 / "checkpoints" / "final"
         # Stage 3 must start from stage 1's base (same tokenizer and frozen weights), also when stage 1
         # built its own tiny base because no --train.base was given.
-        base = cfg.train.base or Path(json.loads((stage1 / "base.json").read_text())["path"])
+        base = cfg.train.base or _stage1_base(stage1)
         train(replace(cfg.train, data=data_out, out=stage3, resume=True, base=base, init_from=init))
     return PseudoResult(stage1=stage1, data=data_out, stage3=stage3, generated=generated, kept=kept, quality=quality)

@@ -32,7 +32,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file as _load_file
+from safetensors.torch import save_file
+
+from imax.model.build import check_safetensors
+from imax.schema.errors import ImaxError, MissingPathError
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -46,7 +50,23 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """JSON of ``path``; a missing or malformed file is an :class:`ImaxError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError(f"{path} does not exist: incomplete checkpoint or run directory")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImaxError(f"{path}: not readable JSON ({type(exc).__name__}: {exc})") from None
+
+
+def load_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """safetensors ``load_file`` that names the file when it is missing, truncated or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError(f"{path} does not exist: incomplete checkpoint")
+    check_safetensors(path)
+    return _load_file(str(path))
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -55,22 +75,52 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ---- trainable weights -------------------------------------------------------------------------------
+WRAPPER_PREFIXES: tuple[str, ...] = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+"""Name parts FSDP, activation checkpointing and torch.compile insert into parameter names."""
+
+
+def clean_name(name: str) -> str:
+    """A parameter name without wrapper parts (:data:`WRAPPER_PREFIXES`): the unwrapped model's name."""
+    for part in WRAPPER_PREFIXES:
+        name = name.replace(part, "")
+    return name
+
+
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``{name: tensor}`` of the parameters with ``requires_grad``."""
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+    """``{name: tensor}`` of the parameters with ``requires_grad`` (names free of wrapper parts)."""
+    return {clean_name(n): p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_trainable(model: torch.nn.Module, path: Path) -> None:
-    save_file(_contiguous(trainable_state(model)), str(path))
+def save_trainable(model: torch.nn.Module, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the trainable tensors of ``model`` to ``path``; ``state`` (name → full tensor) replaces the
+    live parameters when they are sharded (FSDP / ZeRO-3: gathered by ``accelerator.get_state_dict``)."""
+    live = trainable_state(model)
+    tensors = live if state is None else {n: state[n] for n in live}
+    save_file(_contiguous(tensors), str(path))
+
+
+def fingerprint(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[float, float, int]]:
+    """``{name: (sum, sum of squares, numel)}`` in float64: a few bytes per tensor that tell whether it
+    changed or lost its data (training checks its saved weights against the initial ones without keeping
+    a copy; a ZeRO-3 placeholder has numel 0)."""
+    out = {}
+    for name, t in tensors.items():
+        d = t.detach().double()
+        out[name] = (float(d.sum()), float((d * d).sum()), d.numel())
+    return out
 
 
 def load_trainable(model: torch.nn.Module, path: Path) -> None:
     """Copy saved trainable tensors into ``model``; the saved and current trainable sets must match."""
-    saved = load_file(str(path))
+    saved = load_file(path)
     params = trainable_state(model)
     if set(saved) != set(params):
         missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
-        raise ValueError(f"{path}: trainable set differs (missing {missing[:5]}, unexpected {extra[:5]})")
+        raise ImaxError(f"{path}: trainable set differs from this run's (missing {missing[:5]}, unexpected "
+                        f"{extra[:5]}): a checkpoint of another fine-tuning mode, base or LoRA setting")
+    bad = [n for n, p in params.items() if saved[n].shape != p.shape]
+    if bad:
+        raise ImaxError(f"{path}: tensor shapes differ from this run's for {bad[:5]} (another base or LoRA rank)")
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(saved[name])
@@ -94,8 +144,8 @@ def save_optimizer(optimizer: torch.optim.Optimizer, folder: Path, names: list[s
 def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path, names: list[str]) -> None:
     meta = read_json(folder / "optimizer.json")
     if meta["names"] != names:
-        raise ValueError(f"{folder}: optimizer was saved for a different parameter list")
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+        raise ImaxError(f"{folder / 'optimizer.json'}: optimizer was saved for a different parameter list")
+    tensors = load_file(folder / "optimizer.safetensors")
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         _, idx, name = key.split(".", 2)
@@ -130,7 +180,7 @@ def save_rng(folder: Path, rank: int) -> None:
 
 
 def load_rng(folder: Path, rank: int) -> None:
-    tensors = load_file(str(folder / f"rng-rank{rank}.safetensors"))
+    tensors = load_file(folder / f"rng-rank{rank}.safetensors")
     meta = read_json(folder / f"rng-rank{rank}.json")
     torch.set_rng_state(tensors["torch"])
     if torch.cuda.is_available():
@@ -142,6 +192,22 @@ def load_rng(folder: Path, rank: int) -> None:
     np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = meta["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+def check_resumable(folder: Path, rank: int) -> dict[str, Any]:
+    """``state.json`` of the checkpoint ``folder`` after checking, before any model loads, that every
+    file resume reads is there and complete; raises :class:`ImaxError` naming the first bad file."""
+    state = read_json(folder / "state.json")
+    if not state.get("resumable", True):
+        raise ImaxError(f"{folder}: written by a sharded engine (FSDP / DeepSpeed): its optimizer state was "
+                        "not saved, so it cannot be resumed exactly (start a new run with --init-from)")
+    for name in ("trainable.safetensors", "optimizer.safetensors", f"rng-rank{rank}.safetensors"):
+        if not (folder / name).is_file():
+            raise MissingPathError(f"{folder / name} does not exist: incomplete checkpoint")
+        check_safetensors(folder / name)
+    read_json(folder / "optimizer.json")
+    read_json(folder / f"rng-rank{rank}.json")
+    return state
 
 
 # ---- checkpoint directories ---------------------------------------------------------------------------

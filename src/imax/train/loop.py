@@ -14,14 +14,18 @@ The same command runs everywhere:
 
       torchrun --standalone --nproc_per_node=2 -m imax.cli train --data DIR --out RUN
 
-* GPUs, bf16 autocast, DDP / FSDP / DeepSpeed ZeRO-2 with the shipped accelerate configs::
+* GPUs, bf16 autocast, DDP / FSDP / DeepSpeed ZeRO-2 / ZeRO-3 with the shipped accelerate configs::
 
       accelerate launch --config_file configs/accelerate/ddp_bf16.yaml -m imax.cli train ... --mixed-precision bf16
       accelerate launch --config_file configs/accelerate/fsdp_bf16.yaml -m imax.cli train ...
-      accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml -m imax.cli train ...
+      accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m imax.cli train ...
 
-  (FSDP / DeepSpeed shard the optimizer state; the safetensors checkpoint writer here covers the
-  unsharded DDP case: with those configs checkpoints hold rank 0's view and are not resumable.)
+  (FSDP / DeepSpeed shard the optimizer state: every save gathers the full weights
+  (:func:`gathered_state`), the optimizer state is not written and such checkpoints are marked not
+  resumable. Every run ends with :func:`verify_saved`: the saved weights moved and the adapter holds them.)
+
+Base weights load in ``--dtype`` (auto: float32 on the CPU, the checkpoint's own dtype on a GPU); LoRA
+weights stay float32 (PEFT). ``--gradient-checkpointing`` recomputes decoder activations in the backward.
 
 Loss normalisation (why DDP == one process): the objective of an optimizer step is the mean over ALL
 answer tokens of its ``batch_size * grad_accum`` samples. Each rank counts its answer tokens, the counts
@@ -47,20 +51,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.utils.data import DataLoader
 
 from imax.data import ImageCache, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
     build_model,
+    check_lora_targets,
     check_trainable,
+    checkpoint_kind,
     image_inputs,
     load_base,
+    locate_model,
+    meta_model,
     num_image_tokens,
     save_base,
+    settings_of,
     train_tokenizer,
 )
+from imax.model.build import check_safetensors
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
@@ -198,14 +208,18 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.opt
 def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: Accelerator) -> tuple[Path, dict]:
     """The base model directory, building the tiny base into ``OUT/base`` when none is given.
 
-    The built base is saved (safetensors) and reused on resume so that the frozen weights are
-    bit-identical; ``base.json`` records where it came from.
+    ``cfg.base`` is a local directory or a hub id (:func:`imax.model.locate_model`: HF cache, the hub
+    unless offline). The built base is saved (safetensors) and reused on resume so that the frozen weights
+    are bit-identical; ``base.json`` records where it came from (``hub_id`` too for a hub id, so a
+    checkpoint moved to another machine finds the base in that machine's HF cache).
     """
     base = cfg.base
     if base is not None:
-        if not Path(base).is_dir():
-            raise MissingPathError(f"base model directory {str(base)!r} does not exist")
-        return Path(base), {"path": str(Path(base).resolve()), "tiny_config_hash": None}
+        local = locate_model(base)
+        info = {"path": str(local.resolve()), "tiny_config_hash": None}
+        if not Path(base).exists():
+            info["hub_id"] = str(base)
+        return local, info
     target = cfg.out / "base"
     if accelerator.is_main_process and not target.is_dir():
         from imax.tasks import TASK_TOKENS
@@ -219,6 +233,103 @@ def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: A
         os.replace(tmp, target)
     accelerator.wait_for_everyone()
     return target, {"path": str(target.resolve()), "tiny_config_hash": config_hash(cfg.model)}
+
+
+def check_init_from(source: Path, finetune: str) -> None:
+    """Refuse (one line, before any model loads) an ``--init-from`` that is not a complete checkpoint of
+    this run's fine-tuning mode."""
+    kind = checkpoint_kind(source)
+    wanted = "lora" if finetune == "lora" else "full"
+    if kind != wanted:
+        what = {"lora": "a LoRA checkpoint", "full": "a full fine-tune checkpoint", "model": "a model directory"}
+        raise ImaxError(f"--init-from {source} is {what[kind]}; a --finetune {finetune} run starts from "
+                        f"{what[wanted]} (use --base for a model directory)")
+    file = source / "trainable.safetensors"
+    if not file.is_file():
+        raise MissingPathError(f"--init-from: {file} does not exist (an incomplete checkpoint)")
+    check_safetensors(file)
+
+
+def init_trainable(model: torch.nn.Module, source: Path, finetune: str) -> None:
+    """Start the trainable parameters from checkpoint ``source`` (``--init-from``): its
+    ``trainable.safetensors`` must hold exactly this run's trainable set (same fine-tuning mode, base and
+    LoRA settings); a checkpoint of another kind is refused naming what it is."""
+    check_init_from(source, finetune)
+    ckpt.load_trainable(model, source / "trainable.safetensors")
+
+
+def layer_classes(model: torch.nn.Module) -> list[str]:
+    """Class names of the repeated blocks of ``model`` (the elements of every ``...layers`` ModuleList:
+    the LM's decoder layers and the vision encoder's layers), e.g. ``["CLIPEncoderLayer",
+    "LlamaDecoderLayer"]``: FSDP's auto-wrap units for whatever base is loaded."""
+    names = {type(m[0]).__name__ for n, m in model.named_modules()
+             if isinstance(m, torch.nn.ModuleList) and n.endswith("layers") and len(m)}
+    return sorted(names)
+
+
+def configure_sharding(accelerator: Accelerator, model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Fill in what the sharded engines need from the loaded model, before ``accelerator.prepare``.
+
+    FSDP: when the launch config names no layer classes to wrap, wrap each decoder / encoder layer of
+    THIS model (:func:`layer_classes`), so one config serves Llama, Mistral, Qwen2, CLIP and SigLIP bases
+    (LLaVA declares no ``_no_split_modules`` for Accelerate to fall back on). DeepSpeed: the per-GPU
+    micro-batch, which Accelerate otherwise reads from a prepared DataLoader (imax's sampler is its own).
+    """
+    state = accelerator.state
+    if accelerator.distributed_type == DistributedType.FSDP:
+        plugin = state.fsdp_plugin
+        if getattr(plugin, "transformer_cls_names_to_wrap", None) in (None, []):
+            plugin.transformer_cls_names_to_wrap = layer_classes(model)
+    elif accelerator.distributed_type == DistributedType.DEEPSPEED:
+        ds = state.deepspeed_plugin.deepspeed_config
+        if ds.get("train_micro_batch_size_per_gpu") in (None, "auto"):
+            ds["train_micro_batch_size_per_gpu"] = max(1, cfg.batch_size // accelerator.num_processes)
+
+
+def gathered_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+    """Full ``{name: tensor}`` weights of a sharded model (FSDP, DeepSpeed ZeRO-3; on rank 0), else None.
+
+    Every rank must call this (it is a collective). Under ZeRO-3 a parameter of the live module is an
+    empty placeholder, so saving ``unwrap_model(model)``'s own tensors would write untouched or empty
+    weights (how LLaVA users have lost LoRA runs); the DeepSpeed config must set
+    ``stage3_gather_16bit_weights_on_model_save`` (configs/accelerate/deepspeed_zero3.yaml does).
+    """
+    if accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return None
+    return accelerator.get_state_dict(model)
+
+
+def verify_saved(
+    folder: Path, initial: dict[str, tuple[float, float, int]], finetune: str, expect_change: bool = True
+) -> None:
+    """Check what a checkpoint holds against the run: the trainable tensors kept their sizes and (when
+    ``expect_change``: a run with a non-zero learning rate) moved away from their ``initial``
+    fingerprints (:func:`imax.train.checkpoint.fingerprint`; a ZeRO-3 / FSDP save of sharded placeholders
+    would hold empty or untouched tensors), and a LoRA adapter holds
+    the same LoRA + projector tensors as ``trainable.safetensors`` (what evaluate and export load is what
+    trained). Raises :class:`ImaxError` naming the checkpoint."""
+    saved = ckpt.load_file(folder / "trainable.safetensors")
+    now = ckpt.fingerprint(saved)
+    hollow = [n for n in initial if n in now and now[n][2] != initial[n][2]]
+    if hollow:
+        raise ImaxError(f"{folder}: saved trainable tensors have lost their elements ({hollow[:3]}): the save "
+                        "captured sharded placeholders (ZeRO-3 / FSDP state dict gathering)")
+    if expect_change and initial and all(now[n] == initial[n] for n in initial if n in now):
+        raise ImaxError(f"{folder}: the saved trainable weights equal the initial ones; nothing trained or "
+                        "the save captured unsharded placeholders (ZeRO-3 / FSDP state dict gathering)")
+    if finetune != "lora":
+        return
+    adapter = ckpt.load_file(folder / "adapter" / "adapter_model.safetensors")
+    # PEFT saves without the adapter name: "q_proj.lora_A.default.weight" → "q_proj.lora_A.weight",
+    # "multi_modal_projector.modules_to_save.default.linear_1.weight" → "multi_modal_projector.linear_1.weight".
+    expected = {k.replace(".modules_to_save.default.", ".").replace(".default.", "."): v for k, v in saved.items()}
+    if set(expected) != set(adapter):
+        missing, extra = sorted(set(expected) - set(adapter)), sorted(set(adapter) - set(expected))
+        raise ImaxError(f"{folder / 'adapter'}: the saved adapter does not hold the trained set (missing "
+                        f"{missing[:3]}, unexpected {extra[:3]})")
+    for key, value in adapter.items():
+        if not torch.equal(expected[key].to(value.dtype), value):
+            raise ImaxError(f"{folder / 'adapter'}: {key} differs from the trained tensor in trainable.safetensors")
 
 
 def write_artifacts(cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any]) -> None:
@@ -245,20 +356,27 @@ def save_checkpoint(
     state: dict[str, Any],
     tokenizer: Any = None,
 ) -> Path:
-    """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part)."""
+    """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part).
+
+    Sharded engines (FSDP, DeepSpeed) gather the full weights first (:func:`gathered_state`); their
+    optimizer state stays sharded, so those checkpoints are marked ``"resumable": false``.
+    """
     root = ckpt.checkpoint_root(cfg.out)
     final, tmp = root / name, root / f".tmp-{name}"
+    full_state = gathered_state(accelerator, model)  # collective: every rank
+    sharded = full_state is not None
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         unwrapped = accelerator.unwrap_model(model)
         if cfg.finetune == "lora":
-            unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True)
+            unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True, state_dict=full_state)
         else:  # a full fine-tune is a new base: loadable with load_base(CKPT / "model")
-            save_base(unwrapped, tokenizer, tmp / "model")
-        ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors")
-        ckpt.save_optimizer(optimizer, tmp, names)
-        ckpt.write_json(tmp / "state.json", state)
+            save_base(unwrapped, tokenizer, tmp / "model", state_dict=full_state)
+        ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors", full_state)
+        if not sharded:
+            ckpt.save_optimizer(optimizer, tmp, names)
+        ckpt.write_json(tmp / "state.json", {**state, "resumable": not sharded})
         ckpt.copy_artifacts(cfg.out, tmp, ARTIFACTS)
     accelerator.wait_for_everyone()
     ckpt.save_rng(tmp, accelerator.process_index)  # every rank: its own dropout stream
@@ -320,37 +438,48 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     # -- model: base (frozen) + LoRA on the LM + trainable projector. Same seed on every rank.
     base_dir, base_info = resolve_base(cfg, entries, accelerator)
+    # Everything the user pointed at is checked before the (possibly multi-GB) base loads.
+    if cfg.finetune == "lora":
+        check_lora_targets(meta_model(base_dir), cfg.model.lora.target_regex)
+    if cfg.init_from is not None:
+        check_init_from(Path(cfg.init_from), cfg.finetune)
+    resume_state = ckpt.check_resumable(latest, rank) if cfg.resume and latest is not None else None
+    if resume_state is not None and (resume_state["world"] != world or resume_state["total_steps"] != total):
+        raise ImaxError(f"{latest}: saved with world={resume_state['world']}, total_steps="
+                        f"{resume_state['total_steps']}; now world={world}, total_steps={total} (same config and "
+                        "process count needed)")
+    set_seed(cfg.seed)
+    model, tokenizer = load_base(base_dir, dtype=cfg.dtype, device=device)
+    if cfg.base is not None:  # config.yaml records the loaded model's real settings, not the tiny defaults
+        cfg.model = settings_of(model, tokenizer, cfg.model)
     if is_main:
         write_artifacts(cfg, manifest, base_info)
-    set_seed(cfg.seed)
-    model, tokenizer = load_base(base_dir)
     n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
+    if cfg.gradient_checkpointing:
+        # Non-reentrant: works with frozen embeddings (no input-requires-grad hook) and replays dropout.
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
     if cfg.finetune == "lora":
-        model = apply_lora(model, cfg.model.lora)
-        check_trainable(model)
-        if any("vision_tower" in n_ for n_, p in model.named_parameters() if p.requires_grad):
-            raise AssertionError("a vision tower parameter is trainable; LoRA must be scoped to the LM")
-        if cfg.init_from is not None:
-            source = Path(cfg.init_from) / "trainable.safetensors"
-            if not source.is_file():
-                raise MissingPathError(f"init_from: {source} does not exist (expected a LoRA checkpoint folder)")
-            ckpt.load_trainable(model, source)
+        model = apply_lora(model, cfg.model.lora)  # checks the target regex and the trainable set
+        check_trainable(model, cfg.model.lora.modules_to_save)
     else:
         model.requires_grad_(True)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
+    if cfg.init_from is not None:
+        init_trainable(model, Path(cfg.init_from), cfg.finetune)
     optimizer, names = build_optimizer(model, cfg)
+    # Before prepare: ZeRO-3 / FSDP replace the live tensors by shards afterwards.
+    initial = ckpt.fingerprint(ckpt.trainable_state(model)) if is_main else {}
     params = [p for p in model.parameters() if p.requires_grad]
+    configure_sharding(accelerator, model, cfg)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
     # -- resume: weights, optimizer, position; RNG last (nothing may draw from it after this).
     start_step = 0
-    if cfg.resume and latest is not None:
-        state = ckpt.read_json(latest / "state.json")
-        if state["world"] != world or state["total_steps"] != total:
-            raise ImaxError(f"{latest}: saved with world={state['world']}, total_steps={state['total_steps']}; "
-                            f"now world={world}, total_steps={total} (same config and process count needed)")
+    if resume_state is not None:
+        state = resume_state
         ckpt.load_trainable(accelerator.unwrap_model(model), latest / "trainable.safetensors")
         ckpt.load_optimizer(optimizer, latest, names)
         start_step = int(state["step"])
@@ -387,6 +516,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     fisher = fisher_steps(cfg.fisher_fractions, total)
     root = ckpt.checkpoint_root(cfg.out)
+    deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
     if start_step == 0:
         for name in fisher.get(0, []):
             save(f"fisher-{name}", 0)
@@ -415,7 +545,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         for i, batch in enumerate(micro):
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             # Gradients are all-reduced only on the last micro-batch of the step.
-            sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model)
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
+            if deepspeed:  # DeepSpeed steps inside backward at a boundary: mark only the last micro-batch
+                accelerator.gradient_state._set_sync_gradients(last)
             with sync:
                 features = vision_cache.lookup(batch["image"]) if vision_cache is not None else None
                 tok, rows = answer_losses(model, batch, accelerator.autocast, features)
@@ -432,7 +565,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 task_acc[1].index_add_(0, idx[has], torch.ones_like(per_sample[has]))
 
         grad_norm = None
-        if cfg.max_grad_norm > 0:
+        if cfg.max_grad_norm > 0 and not deepspeed:  # DeepSpeed clips by its own gradient_clipping
             grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -470,6 +603,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                 save(f"fisher-{name}", done)
 
     final = save("final", total) if start_step < total or not (root / "final").exists() else root / "final"
+    if is_main and total > start_step:
+        verify_saved(final, initial, cfg.finetune, expect_change=cfg.lr > 0)  # the weights trained and the adapter holds them
     logger.close()
     return TrainResult(out=cfg.out, final=final, steps=total, final_loss=last_loss, losses=losses,
                        seconds=time.perf_counter() - t_start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass
@@ -11,9 +12,12 @@ class EvalConfig:
     """Evaluate a checkpoint on a built dataset split (generation, parsing, metrics, bootstrap CIs)."""
 
     model: Path = Path("runs/model")
-    """Checkpoint directory (with adapter/ + base.json) or a merged/base model directory."""
+    """Checkpoint written by imax train (LoRA: adapter/ + base.json; full fine-tune: model/), a merged
+    export, a base model directory, or a hub id (org/name)."""
     base: Path | None = None
-    """Base model directory for an adapter checkpoint (default: the one named in its base.json)."""
+    """Base model directory for a LoRA checkpoint (default: the one named in its base.json)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """dtype the weights load in (auto: the checkpoint's own on a GPU, float32 on the CPU)."""
     data: Path = Path("data/imax")
     """Built dataset directory (entries.parquet + manifest.json)."""
     out: Path = Path("runs/eval")

@@ -12,7 +12,8 @@ class FisherConfig:
     """Empirical-Fisher spectra of a training run's named checkpoints on a fixed probe set."""
 
     run: Path | None = None
-    """Training run directory (holds checkpoints/<name>/ with adapter/, base.json, config.yaml)."""
+    """Training run directory (holds checkpoints/<name>/ with adapter/ or model/, config.yaml); LoRA and
+    full fine-tune runs alike."""
 
     data: Path | None = None
     """Built dataset directory (imax build --out) the probe set is drawn from; use the same one for every
@@ -34,8 +35,12 @@ class FisherConfig:
     """Seed of the probe-set draw."""
 
     params: str | None = None
-    """Regex over parameter names the Fisher is taken over (re.search); unset: the trainable ones
-    (LoRA + projector)."""
+    """Regex over parameter names the Fisher is taken over (re.search); unset: the ones that trained
+    (LoRA + projector; every trained parameter of a full fine-tune)."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    """dtype the checkpoint loads in. float32 by default: per-sample gradients and their Gram matrix lose
+    the small eigenvalues in 16-bit (auto: the checkpoint's own on a GPU, float32 on the CPU)."""
 
     k: int = 5
     """k of the top-k eigenvalue mass ratio."""

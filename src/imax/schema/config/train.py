@@ -22,8 +22,16 @@ class TrainConfig:
     data: Path = Path("data/imax")
     """Built dataset directory (``imax build --out``): entries.parquet + manifest.json."""
     base: Path | None = None
-    """Local base model directory (``save_base`` layout). None: build the tiny config with a tokenizer
-    trained on the dataset's train instructions + responses (saved to ``OUT/base`` and reused on resume)."""
+    """Base model: a local LLaVA directory (``save_base`` / ``save_pretrained`` layout) or a hub id
+    (``org/name[@revision]``, from_pretrained semantics: the HF cache, the hub unless HF_HUB_OFFLINE is set).
+    None: build the tiny config with a tokenizer trained on the dataset's train instructions + responses
+    (saved to ``OUT/base`` and reused on resume)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """dtype the base weights load in. auto: the checkpoint's own dtype on a GPU, float32 on the CPU. LoRA
+    weights stay float32 whatever this is (PEFT upcasts adapters); a full fine-tune trains in this dtype."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in the backward instead of storing them (non-reentrant
+    torch checkpointing): far less activation memory for ~30 percent more compute; same loss and gradients."""
     out: Path = Path("runs/train")
     """Output directory: checkpoints/, log.jsonl, tb/, final/ and the artifacts beside them."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -72,7 +80,8 @@ class TrainConfig:
     eval_samples: int = 256
     """Validation entries used for the validation loss (the first N of the val split)."""
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """Autocast precision: "no" on the CPU (bf16 is 20-30x slower there); "bf16" on GPUs."""
+    """Accelerate autocast precision of the forward: "no" on the CPU (bf16 is 20-30x slower there); "bf16" on
+    GPUs (weights stay in ``dtype``; with float32 weights this is classic mixed precision)."""
     resume: bool = False
     """Continue from the latest complete checkpoint in ``OUT/checkpoints`` (exactly: data position,
     optimizer, RNG)."""
