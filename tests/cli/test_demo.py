@@ -80,6 +80,19 @@ def test_api_ask_sample_all_tasks_and_upload(server, smoke):
     assert code == 400 and "cannot decode image" in data["error"]
 
 
+def test_busy_port_is_one_line_before_loading(tmp_path, capsys):
+    from imax.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The model path does not exist: the port is checked first.
+        assert main(["demo", "--model", str(tmp_path / "nope"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -166,7 +166,10 @@ class Demo:
         return {"image": {"width": w, "height": h, "png": png, "name": image.name}, "results": rows}
 
 
-def _handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
+def _handler(holder: dict[str, Demo]) -> type[BaseHTTPRequestHandler]:
+    """Request handler over ``holder["demo"]`` (filled once the model is loaded; no request is served
+    before, as ``serve_forever`` starts after)."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep the terminal for the URL and errors
@@ -183,6 +186,7 @@ def _handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
             self._send(code, json.dumps(data).encode(), "application/json")
 
         def do_GET(self) -> None:
+            demo = holder["demo"]
             try:
                 if self.path in ("/", "/index.html"):
                     self._send(200, PAGE.encode(), "text/html; charset=utf-8")
@@ -196,6 +200,7 @@ def _handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": str(exc)})
 
         def do_POST(self) -> None:
+            demo = holder["demo"]
             if self.path != "/api/ask":
                 self._json(404, {"error": f"no such endpoint {self.path}"})
                 return
@@ -213,14 +218,19 @@ def _handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
 
 
 def make_server(cfg: Any) -> tuple[ThreadingHTTPServer, Demo]:
-    """Load ``cfg.model`` and bind ``127.0.0.1:cfg.port`` (0: a free port); the caller serves and closes."""
-    demo = Demo(cfg)
+    """Bind ``127.0.0.1:cfg.port`` (0: a free port), then load ``cfg.model``; the caller serves and closes.
+    Binding first makes a busy port a one-line error before seconds of model loading."""
+    holder: dict[str, Demo] = {}
     try:
-        server = ThreadingHTTPServer((HOST, int(cfg.port)), _handler(demo))
+        server = ThreadingHTTPServer((HOST, int(cfg.port)), _handler(holder))
     except OSError as exc:
-        demo.close()
         raise ImaxError(f"cannot listen on {HOST}:{cfg.port}: {exc.strerror or exc}") from None
-    return server, demo
+    try:
+        holder["demo"] = Demo(cfg)
+    except BaseException:
+        server.server_close()
+        raise
+    return server, holder["demo"]
 
 
 def serve_demo(cfg: Any, ready: Callable[[str], None] | None = None) -> None:
