@@ -264,7 +264,8 @@ def _load_tables(where: Path, replicate: int):
                         quarantine=pl.concat([quarantine] * replicate), inputs=inputs)
 
 
-def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | None, replicate: int) -> None:
+def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | None, replicate: int,
+          recipe: str = "none") -> None:
     """Read (or load saved tables) + build; prints one JSON line with stage seconds and sizes."""
     from imax.builders import build_dataset
     from imax.schema.config.build import BuildConfig
@@ -272,7 +273,7 @@ def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | 
     from imax.sources import read_sources
 
     cfg = BuildConfig(sources=root, out=out, mode=mode, max_entries_per_task=cap,  # type: ignore[arg-type]
-                      sources_cfg=SourcesConfig(check_images=False))
+                      sources_cfg=SourcesConfig(check_images=False), recipe=recipe)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     if tables_dir is not None and tables_dir.is_dir():
         tables, read_s = _load_tables(tables_dir, replicate), None
@@ -293,6 +294,10 @@ def child(root: Path, out: Path, mode: str, cap: int | None, tables_dir: Path | 
         "peak_rss_gb_before_build": round(rss_before_build, 2),
         "build_stages_s": {k: round(v, 2) for k, v in result.timings.items()},
         "images_in": tables.images.height, "annotations_in": tables.annotations.height,
+        "split": result.stats["split"]["kind"], "split_counts": result.stats["split"]["counts"],
+        "caps": result.stats["caps"], "recipe_vs_study": result.stats.get("recipe", {}).get("vs_study"),
+        "mean_tasks_per_image": round(result.stats["mean_tasks_per_image"], 3),
+        "mean_entries_per_image": round(result.stats["mean_entries_per_image"], 3),
         "entries": result.stats["entries"], "images_out": result.stats["images"],
         "mean_tasks_per_image_train": round(result.stats["per_split"]["train"]["mean_tasks_per_image"], 3),
         "per_task_entries": result.stats["per_task_entries"],
@@ -328,10 +333,10 @@ def _render_cost_us(entries: pl.DataFrame, n: int = 2000) -> dict[str, float]:
 
 
 def run_child(root: Path, out: Path, mode: str, cap: int | None, tables: Path | None = None,
-              replicate: int = 1) -> dict:
+              replicate: int = 1, recipe: str = "none") -> dict:
     """One read + build in a fresh process (its own peak RSS)."""
     cmd = [sys.executable, __file__, "--child", str(root), "--out", str(out), "--mode", mode,
-           "--replicate", str(replicate)]
+           "--replicate", str(replicate), "--recipe", recipe]
     if cap is not None:
         cmd += ["--cap", str(cap)]
     if tables is not None:
@@ -343,7 +348,7 @@ def run_child(root: Path, out: Path, mode: str, cap: int | None, tables: Path | 
         raise SystemExit(f"child failed:\n{proc.stderr[-4000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["wall_s"] = round(wall, 2)
-    res["mode"], res["max_entries_per_task"] = mode, cap
+    res["mode"], res["max_entries_per_task"], res["recipe"] = mode, cap, recipe
     return res
 
 
@@ -355,15 +360,18 @@ def main() -> None:
     p.add_argument("--mode", default="imax", help=argparse.SUPPRESS)
     p.add_argument("--cap", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tables", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--recipe", default="none", help=argparse.SUPPRESS)
+    p.add_argument("--results", type=Path, default=RESULTS, help="where to save the JSON (default: %(default)s)")
     p.add_argument("--replicate", type=int, default=1,
                    help="also time build_dataset alone on the read tables replicated N times (ids shifted), "
                         "e.g. --scale 0.25 --replicate 4 for a MIMIC-sized build without the reader's memory")
     p.add_argument("--keep", type=Path, default=None, help="generate into this folder and keep it")
     p.add_argument("--runs", default="imax,dmax:50000",
-                   help="comma list of MODE[:CAP] runs (default: uncapped IMAX, DMAX at a paper-like cap)")
+                   help="comma list of MODE[:CAP][@RECIPE] runs (default: uncapped IMAX, DMAX at a paper-like cap; "
+                        "imax@paper: the --recipe paper build, its statistics next to the study's)")
     args = p.parse_args()
     if args.child is not None:
-        child(args.child, args.out, args.mode, args.cap, args.tables, args.replicate)
+        child(args.child, args.out, args.mode, args.cap, args.tables, args.replicate, args.recipe)
         return
     with tempfile.TemporaryDirectory(prefix="imax-bench-") as tmp:
         root = args.keep or Path(tmp) / "sources"
@@ -375,24 +383,28 @@ def main() -> None:
         runs = []
         tables = Path(tmp) / "tables" if args.replicate > 1 else None
         for spec in args.runs.split(","):
+            spec, _, recipe = spec.partition("@")
             mode, _, cap = spec.partition(":")
-            res = run_child(root, Path(tmp) / f"out-{mode}", mode, int(cap) if cap else None, None)
+            res = run_child(root, Path(tmp) / f"out-{mode}", mode, int(cap) if cap else None, None,
+                            recipe=recipe or "none")
             print(json.dumps(res), flush=True)
             runs.append(res)
         if tables is not None:  # build-only runs on replicated tables (first child reads and saves them)
             run_child(root, Path(tmp) / "out-save", "imax", 1, tables)
             for spec in args.runs.split(","):
+                spec, _, recipe = spec.partition("@")
                 mode, _, cap = spec.partition(":")
                 res = run_child(root, Path(tmp) / f"out-{mode}-x", mode,
-                                int(cap) * args.replicate if cap else None, tables, args.replicate)
+                                int(cap) * args.replicate if cap else None, tables, args.replicate,
+                                recipe=recipe or "none")
                 print(json.dumps(res), flush=True)
                 runs.append(res)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
         "scale": args.scale, "replicate": args.replicate, "generated": counts, "input_gb": round(size_gb, 2), "cpus": os.cpu_count(),
         "runs": runs, "targets": {"seconds": 30, "peak_rss_gb": 4},
     }, indent=2) + "\n")
-    print(f"saved {RESULTS}")
+    print(f"saved {args.results}")
 
 
 if __name__ == "__main__":

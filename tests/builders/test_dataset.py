@@ -114,7 +114,8 @@ def test_manifest_id_and_determinism(built: dict[str, Any], synth_tables, fake_t
 
 
 def test_uncapped_imax_uses_every_eligible_image(synth_tables, fake_tasks) -> None:
-    r = build_dataset(synth_tables, BuildConfig(mode="imax"), tasks=fake_tasks, write=False)
+    r = build_dataset(synth_tables, BuildConfig(mode="imax", max_entries_per_task=None), tasks=fake_tasks,
+                      write=False)
     assert r.out is None
     n_tasks = synth_tables.annotations.group_by("dicom_id").agg(pl.col("task").n_unique().alias("t"))
     eligible = set(n_tasks.filter(pl.col("t") >= 3)["dicom_id"])

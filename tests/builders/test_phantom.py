@@ -72,7 +72,7 @@ def test_every_annotation_accounted(phantom: dict[str, Any]) -> None:
 
 def test_uncapped_dmax_fails_loudly(phantom: dict[str, Any]) -> None:
     with pytest.raises(DmaxPoolError, match="needs"):
-        build_dataset(phantom["tables"], BuildConfig(mode="dmax"), write=False)
+        build_dataset(phantom["tables"], BuildConfig(mode="dmax", max_entries_per_task=None), write=False)
 
 
 def test_cli_build_then_check_leakage(phantom: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

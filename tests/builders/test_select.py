@@ -18,13 +18,15 @@ def _train(result) -> dict:
 def test_dmax_fails_loudly_with_numbers_when_the_pool_is_short(synth_tables, fake_tasks) -> None:
     # uncapped: nearly every CheXmask image is IMAX-eligible, so rec + reg cannot be served one task per image
     with pytest.raises(DmaxPoolError, match=r"needs \d+ entries .* only \d+ annotations"):
-        build_dataset(synth_tables, BuildConfig(mode="dmax"), tasks=fake_tasks, write=False)
+        build_dataset(synth_tables, BuildConfig(mode="dmax", max_entries_per_task=None), tasks=fake_tasks,
+                      write=False)
 
 
 def test_dmax_reuse_allowed_by_raising_the_cap(synth_tables, fake_tasks) -> None:
-    imax = build_dataset(synth_tables, BuildConfig(mode="imax"), tasks=fake_tasks, write=False)
-    dmax = build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3), tasks=fake_tasks,
+    imax = build_dataset(synth_tables, BuildConfig(mode="imax", max_entries_per_task=None), tasks=fake_tasks,
                          write=False)
+    dmax = build_dataset(synth_tables, BuildConfig(mode="dmax", dmax_tasks_per_image=3, max_entries_per_task=None),
+                         tasks=fake_tasks, write=False)
     assert _train(dmax)["per_task_entries"] == _train(imax)["per_task_entries"]
     per_image = dmax.entries.filter(pl.col("split") == "train").group_by("dicom_id").agg(pl.col("task").n_unique())
     assert per_image["task"].max() <= 3

@@ -127,6 +127,8 @@ def test_rec_metrics_per_target():
     assert m["mean_iou"] == pytest.approx(1.99 / 4)
     assert m["heart/acc_iou50"] == 1.0 and m["left lung/acc_iou50"] == 0.0
     assert m["left lung/mean_iou"] == pytest.approx(0.245)
+    assert m["acc_iou75"] == pytest.approx(0.25) and m["heart/acc_iou75"] == 0.5  # only the IoU-1 box
+    assert rec_metrics(np.array([]), [])["acc_iou75"] != rec_metrics(np.array([]), [])["acc_iou75"]  # NaN
 
 
 def test_reg_metrics():

@@ -13,7 +13,7 @@ from imax.schema.records import ENTRY_COLUMNS, polars_schema
 from imax.tasks import TASKS
 
 
-def _dataset(root, n_images: int = 3):
+def _dataset(root, n_images: int = 3, split: str = "test"):
     (root / "img").mkdir(parents=True)
     rng = np.random.default_rng(0)
     rows = []
@@ -35,7 +35,7 @@ def _dataset(root, n_images: int = 3):
                     "id": f"{dicom}:{task}:0",
                     "dicom_id": dicom,
                     "subject_id": 10000000 + i,
-                    "split": "test",
+                    "split": split,
                     "task": task,
                     "source": "test",
                     "query": json.dumps(query),
@@ -134,3 +134,40 @@ def test_images_encoded_once_give_the_same_predictions(tmp_path, base_dir):
     assert cached == plain and len(cached) == 9
     assert meta_cached["vision_cache"]["images"] == 3
     assert meta_plain["vision_cache"] == {"off": "disabled (vision_cache_gb = 0)"}
+
+
+def test_controls_beside_the_model(tmp_path, base_dir):
+    """Trivial baselines fitted on another dataset's train split and the image-shuffled rerun: both
+    written, scored by the same scorer, with paired CIs."""
+    from imax.evaluate import evaluate_model
+    from imax.schema.config.evaluate import EvalConfig
+
+    data, train = _dataset(tmp_path / "data"), _dataset(tmp_path / "train", n_images=4, split="train")
+    out = tmp_path / "eval"
+    metrics = evaluate_model(EvalConfig(model=base_dir, data=data, out=out, batch_size=2, bootstrap=40,
+                                        meteor=False, baseline_data=train))  # fmt: skip
+    tb, sh = metrics["trivial_baseline"], metrics["shuffled_image"]
+    assert tb["n_train"] == {"calculation": 4, "multilabel": 4, "vqa": 4} and tb["train_data"] == str(train)
+    # Train answers: CTR 0.5 everywhere, "yes" to the one question: the baseline is exact on both.
+    assert tb["tasks"]["calculation"]["value"] == 0.0 and tb["tasks"]["vqa"]["value"] == 1.0
+    assert tb["tasks"]["calculation"]["diff"] == pytest.approx(metrics["scores"]["calculation"] - 1.0)
+    assert len(tb["tasks"]["vqa"]["diff_ci"]) == 2 and "multitask_average" in tb
+    base_preds = [json.loads(line) for line in (out / "baseline_predictions.jsonl").read_text().splitlines()]
+    assert {p["output"] for p in base_preds if p["task"] == "calculation"} == {"0.50"}
+    shuffled = [json.loads(line) for line in (out / "shuffled_predictions.jsonl").read_text().splitlines()]
+    assert len(shuffled) == 9 and all(p["shown_dicom_id"] != p["dicom_id"] for p in shuffled)
+    assert sh["n_images"] == 3 and set(sh["tasks"]) == {"calculation", "multilabel", "vqa"}
+    md = (out / "metrics.md").read_text()
+    assert "## Trivial baselines" in md and "## Image-shuffled" in md and "median train value per measure" in md
+
+
+def test_a_missing_baseline_dataset_fails_before_generation(tmp_path, base_dir):
+    from imax.evaluate import evaluate_model
+    from imax.schema.config.evaluate import EvalConfig
+    from imax.schema.errors import MissingPathError
+
+    cfg = EvalConfig(model=base_dir, data=_dataset(tmp_path / "data"), out=tmp_path / "eval", bootstrap=0,
+                     meteor=False, baseline_data=tmp_path / "nowhere")  # fmt: skip
+    with pytest.raises(MissingPathError, match=r"nowhere: no entries\.parquet"):
+        evaluate_model(cfg)
+    assert not (tmp_path / "eval" / "predictions.jsonl").exists()

@@ -19,16 +19,19 @@ def smoke(tmp_path_factory):
     return cfg, results, logs
 
 
-def test_results_have_the_three_arms_and_all_sections(smoke):
+def test_results_have_the_three_arms_the_control_and_all_sections(smoke):
     cfg, results, _ = smoke
-    assert set(results["runs"]) == {"imax", "dmax", "pseudo_imax"}
+    assert set(results["runs"]) == {"imax", "dmax", "pseudo_imax", "dmax_half"}
     on_disk = json.loads((cfg.out / "results.json").read_text())
     assert on_disk["runs"]["imax"]["multitask_average"] == results["runs"]["imax"]["multitask_average"]
     for arm, block in results["runs"].items():
         assert set(block["metrics"]) == set(TASK_NAMES), arm
-        assert [r["checkpoint"] for r in block["fisher"]] == ["initial", "early", "mid", "late"]
+        fisher = [] if arm == "dmax_half" else ["initial", "early", "mid", "late"]  # no spectra for the control
+        assert [r["checkpoint"] for r in block["fisher"]] == fisher
         assert block["loss_curve"], arm
     assert set(results["gains"]) == {"imax_vs_dmax", "pseudo_imax_vs_dmax"}
+    for gain in results["gains"].values():
+        assert len(gain["difference"]["ci"]) == 2 and gain["minimum_detectable_effect"] >= 0
     assert (cfg.out / "report.html").stat().st_size > 10_000 and (cfg.out / "report.md").is_file()
 
 
@@ -47,10 +50,10 @@ def test_imax_and_dmax_differ_only_in_spread(smoke):
 def test_every_arm_is_scored_on_the_same_test_entries(smoke):
     cfg, _, _ = smoke
     ids = {}
-    for arm in ("imax", "dmax", "pseudo_imax"):
+    for arm in ("imax", "dmax", "pseudo_imax", "dmax_half"):
         with (cfg.out / "eval" / f"{arm}-seed0" / "predictions.jsonl").open() as f:
             ids[arm] = sorted(json.loads(line)["id"] for line in f)
-    assert ids["imax"] == ids["dmax"] == ids["pseudo_imax"] and ids["imax"]
+    assert ids["imax"] == ids["dmax"] == ids["pseudo_imax"] == ids["dmax_half"] and ids["imax"]
 
 
 def test_pseudo_labels_are_accounted(smoke):
@@ -72,3 +75,47 @@ def test_rerun_resumes_every_stage(smoke):
     stage_lines = [line for line in logs if line.startswith("[")]
     assert stage_lines and all("reused" in line for line in stage_lines), stage_lines
     assert again["runs"]["imax"]["metrics"] == results["runs"]["imax"]["metrics"]
+
+
+def _interval(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, float) for v in value)
+
+
+def test_every_arm_carries_trivial_baselines_and_shuffled_image_scores_with_cis(smoke):
+    cfg, _, _ = smoke
+    on_disk = json.loads((cfg.out / "results.json").read_text())
+    for arm, block in on_disk["runs"].items():
+        for key in ("trivial_baseline", "shuffled_image"):
+            assert set(block[key]["tasks"]) == set(TASK_NAMES), (arm, key)
+            for task, c in block[key]["tasks"].items():
+                assert isinstance(c["score"], float) and _interval(c["score_ci"]), (arm, key, task)
+                assert isinstance(c["diff"], float) and _interval(c["diff_ci"]), (arm, key, task)
+            assert _interval(block[key]["multitask_average"]["diff_ci"])
+        assert block["trivial_baseline"]["rule"]["rec"] == "mean train box of the queried region"
+    # Each arm's baselines come from its own train split.
+    assert on_disk["runs"]["dmax"]["trivial_baseline"]["train_data"].endswith("data/dmax")
+    assert on_disk["runs"]["pseudo_imax"]["trivial_baseline"]["train_data"].endswith("pseudo_data")
+    # The shuffled prompts were generated again on other test images by the same model.
+    shuffled = [json.loads(line) for line in (cfg.out / "eval" / "imax-seed0" / "shuffled_predictions.jsonl").open()]
+    test_ids = {json.loads(line)["dicom_id"] for line in (cfg.out / "eval" / "imax-seed0" / "predictions.jsonl").open()}
+    assert shuffled and all(p["shown_dicom_id"] != p["dicom_id"] and p["shown_dicom_id"] in test_ids for p in shuffled)
+
+
+def test_the_control_arm_carries_its_verdict(smoke):
+    cfg, results, _ = smoke
+    control = results["runs"]["dmax_half"]
+    assert isinstance(control["detected"], bool) and control["minimum_detectable_effect"] >= 0
+    assert results["control"]["detected"] == control["detected"]
+    stats = results["dataset_stats"]
+    half = stats["dmax_half"]["per_split"]["train"]["per_task_entries"]
+    full = stats["dmax"]["per_split"]["train"]["per_task_entries"]
+    assert sum(half.values()) < 0.7 * sum(full.values())
+    assert stats["dmax_half"]["per_split"]["test"] == stats["dmax"]["per_split"]["test"]  # one test set
+    # Same recipe and steps as its parent.
+    steps = [json.loads(line).get("step") for line in (cfg.out / "runs" / "dmax_half-seed0" / "log.jsonl").open()]
+    parent = [json.loads(line).get("step") for line in (cfg.out / "runs" / "dmax-seed0" / "log.jsonl").open()]
+    assert max(s for s in steps if s is not None) == max(s for s in parent if s is not None)
+    page = (cfg.out / "report.html").read_text()
+    assert 'id="controls"' in page
+    if not control["detected"]:
+        assert "Underpowered" in page

@@ -15,7 +15,7 @@ from imax.schema.records import TASK_NAMES
 
 from .report_fakes import assert_self_contained, draw_xray, make_results
 
-SECTION_IDS = ("results", "dataset", "fisher", "loss", "pseudo", "gallery", "details")
+SECTION_IDS = ("results", "controls", "dataset", "fisher", "loss", "pseudo", "gallery", "details")
 
 def test_writes_all_outputs_and_sections(report):
     _, written = report
@@ -111,7 +111,7 @@ def test_partial_results_never_crash(results, tmp_path: Path):
     for run in partial["runs"].values():
         run.pop("fisher")
     partial["runs"]["imax"]["metrics"]["vqa"] = {}
-    partial["runs"]["dmax"]["metrics"]["rec"]["acc_iou50"] = None
+    partial["runs"]["dmax"]["metrics"]["rec"]["mean_iou"] = None  # rec's primary
     partial["gallery"][0]["entries"][4]["predictions"]["imax"]["parsed"] = {"box": "garbage"}
     partial["dataset_stats"]["imax"]["images"] = "n/a"
     partial["gallery"] += [{"dicom_id": "no-entries", "entries": None}, "junk"]

@@ -23,7 +23,8 @@ def test_pretrain_on_a_data_dir_is_cached(tiny_data, tmp_path):
     report = json.loads((path / "pretrain_report.json").read_text())
     assert report["steps"] == 4 and report["probe"]["labels"] == ["Cardiomegaly"]
     assert report["probe"]["train_images"] == 6 and report["probe"]["test_images"] == 2
-    assert not list((tmp_path / "cache").glob(".*"))  # no work or tmp dirs left behind
+    # no work or tmp dirs left behind (the per-key lock file stays: deleting it would race a waiter)
+    assert [p.name for p in (tmp_path / "cache").glob(".*")] == [f".lock-{cache_key(cfg)}"]
     mtime = (path / "model.safetensors").stat().st_mtime_ns
     assert pretrain(cfg) == path and (path / "model.safetensors").stat().st_mtime_ns == mtime  # reused
 

@@ -13,9 +13,7 @@ from dataclasses import replace
 
 import polars as pl
 
-from imax.builders.select import DmaxPoolError, prepare, select_dmax, select_imax
-from imax.builders.splits import with_splits
-from imax.builders.store import make_store
+from imax.builders.select import DmaxPoolError, select_dmax, select_imax
 from imax.schema.config.build import BuildConfig
 from imax.sources.base import SourceTables
 
@@ -23,11 +21,17 @@ from imax.sources.base import SourceTables
 def fit_entry_cap(tables: SourceTables, cfg: BuildConfig) -> int | None:
     """Largest per-task train cap (entries) for which DMAX can match IMAX; None if uncapped works.
 
-    Raises DmaxPoolError when even a cap of one entry per task cannot be matched.
+    ``cfg``'s split, recipe and other caps apply as in the build. Raises DmaxPoolError when even a cap of
+    one entry per task cannot be matched.
     """
-    store = make_store(tables, strict=False)
-    images = with_splits(store.images, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    prepared = prepare(store.annotations, images, cfg.seed)
+    from imax.builders.dataset import prepare_build
+
+    prep = prepare_build(tables, replace(cfg, max_entries_per_task=None), strict=False)
+    return fit_cap_prepared(prep.prepared, prep.cfg)
+
+
+def fit_cap_prepared(prepared: pl.DataFrame, cfg: BuildConfig) -> int | None:
+    """:func:`fit_entry_cap` on annotations already prepared (split, recipe caps applied)."""
 
     def feasible(cap: int | None) -> bool:
         trial = replace(cfg, max_entries_per_task=cap)
@@ -43,7 +47,9 @@ def fit_entry_cap(tables: SourceTables, cfg: BuildConfig) -> int | None:
     hi = int(uncapped.filter(pl.col("split") == "train").group_by("task").len("n")["n"].max() or 1)
     lo = 1
     if not feasible(lo):
-        raise DmaxPoolError("no per-task cap lets DMAX match IMAX: raise --dmax-tasks-per-image")
+        raise DmaxPoolError(
+            f"no per-task cap lets DMAX match IMAX under dmax_tasks_per_image={cfg.dmax_tasks_per_image}: "
+            "raise --dmax-tasks-per-image")
     while lo < hi - 1:  # invariant: feasible(lo), not feasible(hi)
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if feasible(mid) else (lo, mid)

@@ -18,11 +18,13 @@ from typing import Any
 
 import polars as pl
 
+from imax.builders.capfit import fit_cap_prepared
 from imax.builders.entries import make_entries
 from imax.builders.export import write_hf, write_llava, write_pointers
 from imax.builders.manifest import file_sha256, make_manifest
-from imax.builders.select import prepare, select_dmax, select_imax, select_test
-from imax.builders.splits import with_splits
+from imax.builders.recipe import RECIPE_CAPS, RECIPES, compare, fit_recipe
+from imax.builders.select import DmaxPoolError, cap_pairs, prepare, select_dmax, select_imax, select_test
+from imax.builders.splits import assign_splits
 from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
@@ -60,34 +62,124 @@ def _default_tasks() -> Mapping[str, TaskSpec]:
     return TASKS
 
 
+@dataclass
+class PreparedBuild:
+    """What both arms of a build share: the store, the split, the prepared annotations, resolved caps."""
+
+    cfg: BuildConfig
+    """The config with every fitted cap filled in (``max_entries_per_task`` an int or None)."""
+    images: pl.DataFrame
+    """Store images with the imax split in ``split``."""
+    prepared: pl.DataFrame
+    """:func:`imax.builders.select.prepare` output, after ``max_entries_per_image_task``."""
+    quarantine: pl.DataFrame
+    orphans: pl.DataFrame
+    split: dict[str, Any]
+    """stats.json's ``split`` record (kind, counts, precedence rule)."""
+    fitted: dict[str, Any]
+    """Caps that were fitted (recipe, ``auto``) rather than given: name → value."""
+    notes: list[str] = field(default_factory=list)
+    """What the cap fit could not do (stats.json ``caps.notes``)."""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = None) -> PreparedBuild:
+    """Store → patient split → prepared annotations → recipe caps → ``auto`` per-task cap.
+
+    Everything here is independent of ``cfg.mode``: IMAX and DMAX built from one :class:`PreparedBuild`
+    share the test set, the split and the caps by construction."""
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    store = make_store(tables, strict=cfg.strict if strict is None else strict)
+    t["store"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    images, split = assign_splits(store.images, cfg.split, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    prepared = prepare(store.annotations, images, cfg.seed)
+    fitted: dict[str, Any] = {}
+    if cfg.recipe != "none":
+        caps = fit_recipe(prepared, cfg, RECIPES[cfg.recipe])
+        fitted.update({k: v for k, v in caps.items() if getattr(cfg, k) is None})
+        cfg = replace(cfg, **caps)
+    prepared = cap_pairs(prepared, cfg.max_entries_per_image_task, cfg.seed)
+    notes: list[str] = []
+    if cfg.max_entries_per_task == "auto":
+        try:
+            cap = fit_cap_prepared(prepared, cfg)
+        except DmaxPoolError as exc:
+            if cfg.mode != "imax":  # a DMAX is asked for and cannot be built: say so
+                raise
+            # an IMAX alone is still well defined: uncapped, with the reason on record
+            cap = None
+            notes.append(f"max_entries_per_task auto: {exc}; IMAX built uncapped")
+        fitted["max_entries_per_task"] = cap
+        cfg = replace(cfg, max_entries_per_task=cap)
+    t["prepare"] = time.perf_counter() - t0
+    return PreparedBuild(cfg=cfg, images=images, prepared=prepared, quarantine=store.quarantine,
+                         orphans=store.orphans, split=split, fitted=fitted, notes=notes, timings=t)
+
+
 def build_dataset(
     tables: SourceTables,
     cfg: BuildConfig,
     tasks: Mapping[str, TaskSpec] | None = None,
     write: bool = True,
 ) -> BuildResult:
-    """Build the ``cfg.mode`` dataset from canonical tables; write it to ``cfg.out`` when ``write``."""
+    """Build the ``cfg.mode`` dataset (imax or dmax) from canonical tables; write it to ``cfg.out`` when
+    ``write``. ``cfg.mode == "both"``: use :func:`build_arms`."""
+    if cfg.mode == "both":
+        raise ValueError("build_dataset builds one arm; mode 'both' is build_arms")
+    prep = prepare_build(tables, cfg)
+    return build_prepared(prep, tables, cfg.mode, Path(cfg.out), tasks=tasks, write=write)
+
+
+def arm_dirs(out: Path) -> dict[str, Path]:
+    """Where ``imax build --mode both --out OUT`` writes each arm: OUT/imax and OUT/dmax."""
+    return {"imax": Path(out) / "imax", "dmax": Path(out) / "dmax"}
+
+
+def build_arms(
+    tables: SourceTables,
+    cfg: BuildConfig,
+    outs: Mapping[str, Path] | None = None,
+    tasks: Mapping[str, TaskSpec] | None = None,
+    write: bool = True,
+) -> dict[str, BuildResult]:
+    """IMAX and DMAX from one preparation (one split, one fitted cap): the study's two arms.
+
+    ``cfg.max_entries_per_task == "auto"`` (the default) fits the largest cap DMAX can match, so the
+    per-task volumes are equal. ``outs``: mode → directory (default :func:`arm_dirs` of ``cfg.out``).
+    This is what both ``imax build --mode both`` and ``imax experiment`` call."""
+    prep = prepare_build(tables, cfg)
+    outs = dict(outs) if outs is not None else arm_dirs(Path(cfg.out))
+    return {mode: build_prepared(prep, tables, mode, Path(outs[mode]), tasks=tasks, write=write)
+            for mode in ("imax", "dmax")}
+
+
+def build_prepared(
+    prep: PreparedBuild,
+    tables: SourceTables,
+    mode: str,
+    out: Path,
+    tasks: Mapping[str, TaskSpec] | None = None,
+    write: bool = True,
+) -> BuildResult:
+    """Select, render and (when ``write``) write the ``mode`` arm of a prepared build into ``out``."""
     tasks = _default_tasks() if tasks is None else tasks
-    t: dict[str, float] = {}
+    cfg = replace(prep.cfg, mode=mode, out=out)  # type: ignore[arg-type]
+    t: dict[str, float] = dict(prep.timings)
     t0 = time.perf_counter()
-    store = make_store(tables, strict=cfg.strict)
-    t["store"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    images = with_splits(store.images, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    prepared = prepare(store.annotations, images, cfg.seed)
-    quarantine, orphans = store.quarantine, store.orphans
-    del store
+    prepared, images = prep.prepared, prep.images
     test = select_test(prepared, cfg)
     imax = select_imax(prepared, cfg)
     dmax_order: list[str] = []
-    if cfg.mode == "imax":
+    if mode == "imax":
         trainval = imax
-    elif cfg.mode == "dmax":
+    elif mode == "dmax":
         trainval, dmax_order = select_dmax(prepared, imax, cfg)
     else:  # pragma: no cover - the config type forbids it
-        raise ValueError(f"unknown mode {cfg.mode!r}")
+        raise ValueError(f"unknown mode {mode!r}")
     rows = pl.concat([trainval, test])
-    del prepared, imax, trainval, test  # peak memory: only the selected rows go on
+    del imax, trainval, test  # peak memory: only the selected rows go on
     t["select"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seed = cfg.seed if cfg.paraphrase_seed is None else cfg.paraphrase_seed
@@ -100,8 +192,21 @@ def build_dataset(
     t["entries"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     used_images = images.join(entries.select("dicom_id").unique(), on="dicom_id", how="semi").sort("dicom_id")
-    stats = dataset_stats(entries, cfg.mode)
-    whole = quarantine.filter(pl.col("field") == "*").select("file", "reason").rows()  # unread files
+    stats = dataset_stats(entries, mode)
+    stats["split"] = prep.split
+    stats["caps"] = {
+        **{k: getattr(cfg, k) for k in ("max_entries_per_task", *RECIPE_CAPS, "max_test_images",
+                                        "dmax_tasks_per_image")},
+        "fitted": sorted(prep.fitted),
+        "notes": prep.notes,
+    }
+    if cfg.recipe != "none":
+        stats["recipe"] = {"name": cfg.recipe}
+        if mode == "imax":  # the study's figures describe its IMAX; DMAX matches IMAX's per-task volumes
+            stats["recipe"]["vs_study"] = compare(stats, RECIPES[cfg.recipe])
+        else:
+            stats["recipe"]["note"] = "the study's figures describe IMAX; this DMAX has its per-task volumes"
+    whole = prep.quarantine.filter(pl.col("field") == "*").select("file", "reason").rows()  # unread files
     accounting = {
         "inputs": [
             {"source": i.source, "file": Path(i.path).name, "read": i.rows_read, "used": i.rows_used,
@@ -110,15 +215,15 @@ def build_dataset(
         ],
         # every source with no file: what was looked for and how to map it (never silently absent)
         "missing_sources": [asdict(n) | {"hint": n.hint()} for n in tables.not_found],
-        "orphan_annotations": int(orphans["n"].sum()) if orphans.height else 0,
-        "tasks": task_accounting(tables.annotations, orphans, entries),
+        "orphan_annotations": int(prep.orphans["n"].sum()) if prep.orphans.height else 0,
+        "tasks": task_accounting(tables.annotations, prep.orphans, entries),
         "dmax_order": dmax_order,
         "render_calls": render_calls,
     }
     t["stats"] = time.perf_counter() - t0
     result = BuildResult(
-        mode=cfg.mode, entries=entries, images=used_images, annotations=used_ann,
-        quarantine=quarantine, stats=stats, accounting=accounting, timings=t,
+        mode=mode, entries=entries, images=used_images, annotations=used_ann,
+        quarantine=prep.quarantine, stats=stats, accounting=accounting, timings=t,
     )
     if write:
         t0 = time.perf_counter()
@@ -211,6 +316,21 @@ def build_from_sources(cfg: BuildConfig, tasks: Mapping[str, TaskSpec] | None = 
     result = build_dataset(tables, cfg, tasks=tasks)
     result.timings = {"read_sources": read_s, **result.timings}
     return result
+
+
+def build_arms_from_sources(cfg: BuildConfig, tasks: Mapping[str, TaskSpec] | None = None,
+                            outs: Mapping[str, Path] | None = None) -> tuple[dict[str, BuildResult], Any]:
+    """Read ``cfg.sources`` once and build both arms (:func:`build_arms`); returns (results, tables)."""
+    from imax.sources import read_sources
+
+    sources_cfg = replace(cfg.sources_cfg, strict=True) if cfg.strict else cfg.sources_cfg
+    t0 = time.perf_counter()
+    tables = read_sources(Path(cfg.sources), sources_cfg)
+    read_s = time.perf_counter() - t0
+    results = build_arms(tables, cfg, outs=outs, tasks=tasks)
+    for r in results.values():
+        r.timings = {"read_sources": read_s, **r.timings}
+    return results, tables
 
 
 def format_accounting(result: BuildResult) -> str:

@@ -33,6 +33,10 @@ IMAGE_SALT = 0x1A6E_0001
 """Salt of the seeded image order used by caps (both modes)."""
 DMAX_SALT = 0xD3A7_0002
 """Salt of the DMAX draw order (independent of the cap order)."""
+TASK_QUOTA_SALT = 0x7A5C_0003
+"""Salt (plus the task's index) of the order in which ``max_images_per_task`` trims a task."""
+PAIR_SALT = 0x9A12_0004
+"""Salt of the order in which ``max_entries_per_image_task`` keeps an (image, task)'s annotations."""
 
 
 class DmaxPoolError(ImaxError):
@@ -130,15 +134,82 @@ def _cap_for(split: str, cfg: BuildConfig) -> int | None:
 
 
 def select_imax(prepared: pl.DataFrame, cfg: BuildConfig) -> pl.DataFrame:
-    """IMAX train + val annotations (image-centric, optionally capped per task)."""
+    """IMAX train + val annotations (image-centric, optionally capped: ``max_images``, then
+    ``max_images_per_task``, then the per-split ``max_entries_per_task`` stop rule)."""
+    pool = prepared.filter(pl.col("split").is_in(["train", "val"]) & (pl.col("n_tasks") >= cfg.min_tasks))
+    if cfg.max_images is not None or cfg.max_images_per_task is not None:
+        kept = limit_pairs(image_task_pairs(pool), cfg.max_images, cfg.max_images_per_task, cfg.min_tasks, cfg.seed)
+        pool = pool.join(kept.select("dicom_id", "task"), on=["dicom_id", "task"], how="semi")
     parts = []
     for split in ("train", "val"):
-        part = prepared.filter((pl.col("split") == split) & (pl.col("n_tasks") >= cfg.min_tasks))
+        part = pool.filter(pl.col("split") == split)
         cap = _cap_for(split, cfg)
         if cap is not None:
             part = _cap_images(part, cap)
         parts.append(part)
     return pl.concat(parts)
+
+
+def image_task_pairs(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per (image, task) of ``rows``: dicom_id, task, n (annotations), u_cap, _key."""
+    return rows.group_by("dicom_id", "task").agg(pl.len().alias("n"), pl.col("u_cap").first(),
+                                                 pl.col("_key").first())
+
+
+def limit_pairs(pairs: pl.DataFrame, max_images: int | None, max_images_per_task: int | None, min_tasks: int,
+                seed: int) -> pl.DataFrame:
+    """The (image, task) pairs IMAX keeps under ``max_images`` and ``max_images_per_task``.
+
+    ``max_images``: the first N images in the seeded cap order (``u_cap``, then dicom_id).
+    ``max_images_per_task``: tasks are trimmed largest excess first (ties by name); a task over the cap
+    leaves the images that carry the most tasks first (ties: a seeded per-(image, task) order), so the
+    trim lowers tasks per image without breaking images below ``min_tasks``; images that still fall
+    below it are dropped whole (the cap is a cap: never exceeded).
+    """
+    if max_images is not None:
+        first = pairs.select("dicom_id", "u_cap").unique("dicom_id").sort("u_cap", "dicom_id").head(max_images)
+        pairs = pairs.join(first.select("dicom_id"), on="dicom_id", how="semi")
+    if max_images_per_task is None or pairs.height == 0:
+        return pairs
+    keep = quota_mask(pairs, max_images_per_task, min_tasks, seed)
+    return pairs.filter(pl.Series(keep))
+
+
+def quota_mask(pairs: pl.DataFrame, cap: int, min_tasks: int, seed: int) -> np.ndarray:
+    """Boolean mask over ``pairs`` (dicom_id, task, _key): the pairs kept under ``cap`` images per task
+    (rule in :func:`limit_pairs`). Array work: the trim visits each over-cap task once."""
+    image = pairs["dicom_id"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    tasks = sorted(set(pairs["task"].to_list()))
+    task = pairs["task"].replace_strict({t: i for i, t in enumerate(tasks)}, return_dtype=pl.Int64).to_numpy()
+    keys = pairs["_key"].to_numpy().astype(np.uint64)
+    count = np.bincount(image, minlength=int(image.max()) + 1 if len(image) else 0)
+    keep = np.ones(len(image), dtype=bool)
+    per_task = np.bincount(task, minlength=len(tasks))
+    order = sorted(range(len(tasks)), key=lambda i: (-(per_task[i] - cap), tasks[i]))
+    for t in order:
+        n_drop = int(per_task[t]) - cap
+        if n_drop <= 0:
+            continue
+        rows = np.flatnonzero(task == t)
+        u = seeded_unit(keys[rows], seed, TASK_QUOTA_SALT + t)
+        # most tasks first (negated count sorts descending), then the seeded order
+        drop = rows[np.lexsort((u, -count[image[rows]]))[:n_drop]]
+        keep[drop] = False
+        np.subtract.at(count, image[drop], 1)
+    return keep & (count[image] >= min_tasks)
+
+
+def cap_pairs(prepared: pl.DataFrame, k: int | None, seed: int) -> pl.DataFrame:
+    """At most ``k`` annotations per (image, task), chosen in a seeded order of their ordinals (all splits,
+    both modes). Entry ids keep their ordinal ``k``; ``_kk`` is the dense ordinal DMAX takes by."""
+    if k is None:
+        return prepared
+    if k < 1:
+        raise ImaxError(f"max_entries_per_image_task must be >= 1, got {k}")
+    u = seeded_unit(prepared["_key"].to_numpy() ^ prepared["k"].cast(pl.UInt64).to_numpy(), seed, PAIR_SALT)
+    kept = prepared.with_columns(pl.Series("_u", u)).filter(
+        pl.col("_u").rank("ordinal").over("dicom_id", "task") <= k).drop("_u")
+    return kept.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("dicom_id", "task").alias("_kk"))
 
 
 def _cap_images(part: pl.DataFrame, cap: int) -> pl.DataFrame:
@@ -178,7 +249,8 @@ def select_dmax(prepared: pl.DataFrame, imax: pl.DataFrame, cfg: BuildConfig) ->
         pool = prepared.filter(pl.col("split") == split).with_columns(code.alias("_img"))
         takes, served = _draw(pool, demand, cap, target, split)
         order += [f"{split}:{t}" for t in served]
-        chosen = pool.join(takes, on=["_img", "task"], how="inner").filter(pl.col("k") < pl.col("take"))
+        ordinal = "_kk" if "_kk" in pool.columns else "k"  # dense after cap_pairs
+        chosen = pool.join(takes, on=["_img", "task"], how="inner").filter(pl.col(ordinal) < pl.col("take"))
         parts.append(chosen.drop("take", "_img"))
     return pl.concat(parts), order
 
@@ -210,7 +282,8 @@ def _draw(
                 f"DMAX {split}: task '{task}' needs {need} entries (IMAX volume) but only {have} annotations "
                 f"remain on {split} images carrying fewer than dmax_tasks_per_image={cap} tasks "
                 f"(pool of task '{task}' in {split}: {int(pairs.filter(pl.col('task') == task)['n'].sum())}). "
-                "Raise --dmax-tasks-per-image to allow images to carry more tasks."
+                "Use --max-entries-per-task auto (the largest IMAX cap DMAX can match; the default) or raise "
+                "--dmax-tasks-per-image to allow images to carry more tasks."
             )
         cand = open_pairs.filter(pl.col("task") == task)
         cand = cand.with_columns(_priority(cand, need, target, used.height, n_pairs).alias("prio"))

@@ -1,4 +1,4 @@
-"""``imax build``: read the native sources, build an IMAX or DMAX dataset, print the accounting."""
+"""``imax build``: read the native sources, build IMAX, DMAX or both, print the accounting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 from imax.schema.config.build import BuildConfig
 
 Config = BuildConfig
-HELP = "Build an IMAX (image-centric) or DMAX (decentralized) instruction dataset from the native sources."
+HELP = ("Build an IMAX (image-centric) or DMAX (decentralized) instruction dataset from the native sources; "
+        "--mode both writes OUT/imax and OUT/dmax with equal per-task volumes, as imax experiment does.")
 
 
 def check_sources_root(cfg: BuildConfig) -> None:
@@ -32,10 +33,27 @@ def check_sources_root(cfg: BuildConfig) -> None:
 
 
 def run(cfg: BuildConfig) -> int:
-    from imax.builders import build_from_sources, format_accounting
+    from imax.builders import build_arms_from_sources, build_from_sources, format_accounting
 
     check_sources_root(cfg)
-    result = build_from_sources(cfg)
-    print(format_accounting(result))
-    print(f"wrote {result.out} (manifest id {result.manifest['id'] if result.manifest else '-'})")
+    if cfg.mode == "both":
+        results, _ = build_arms_from_sources(cfg)
+    else:
+        results = {cfg.mode: build_from_sources(cfg)}
+    for result in results.values():
+        print(format_accounting(result))
+        print(f"wrote {result.out} (manifest id {result.manifest['id'] if result.manifest else '-'})")
+    first = (results.get("imax") or next(iter(results.values()))).stats
+    caps = first["caps"]
+    split = first["split"]
+    print(f"split: {split['kind']}" + (f" ({split['reason']})" if "reason" in split else "")
+          + "; patients " + ", ".join(f"{s} {c['patients']}" for s, c in split["counts"].items()))
+    fitted = ", ".join(f"{k}={caps[k]}" for k in caps["fitted"])
+    print(f"caps: max_entries_per_task={caps['max_entries_per_task']}" + (f" (fitted: {fitted})" if fitted else ""))
+    for note in caps.get("notes", []):
+        print(f"note: {note}")
+    if "vs_study" in first.get("recipe", {}):
+        print(f"recipe {first['recipe']['name']}: build vs study")
+        for k, v in first["recipe"]["vs_study"].items():
+            print(f"  {k:<18} {v['build']:>12} {v['study']:>12} {v['deviation_pct']:+.1f}%")
     return 0

@@ -21,6 +21,11 @@ def run(cfg: Config) -> int:
             f"   parse failures {metrics[task]['parse_failure_rate']:.1%}"
         )
     print(f"multi-task average = {metrics['multitask_average']:.4f}   → {cfg.out}/metrics.json")
+    for key, name in (("trivial_baseline", "trivial baseline"), ("shuffled_image", "image-shuffled")):
+        avg = metrics.get(key, {}).get("multitask_average")
+        if avg:
+            lo, hi = avg["diff_ci"]
+            print(f"{name:>18s} = {avg['value']:.4f}   model − it {avg['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
     return 0
 
 

@@ -45,12 +45,20 @@ def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     return (float(lo), float(hi))
 
 
+def standard_error(values: np.ndarray) -> float:
+    """Bootstrap standard error: the sample standard deviation of the finite draws (NaN if < 2)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
 def bootstrap(
     stat: Stat, n_images: int, n_resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, dict]:
-    """``{name: {"value": point estimate, "ci": [lo, hi], "n_resamples": k}}`` for every statistic.
+    """``{name: {"value": point estimate, "ci": [lo, hi], "se", "n_resamples": k}}`` for every statistic.
 
-    The point estimate is ``stat`` on all images once (counts of 1); draws use ``default_rng(seed)``.
+    The point estimate is ``stat`` on all images once (counts of 1); draws use ``default_rng(seed)``;
+    ``se`` is the standard deviation of the finite draws (NaN with fewer than two).
     """
     point = stat(np.ones(n_images, dtype=int))
     samples: dict[str, list[float]] = {k: [] for k in point}
@@ -61,6 +69,7 @@ def bootstrap(
         k: {
             "value": float(point[k]),
             "ci": list(percentile_ci(np.array(samples[k]), level)),
+            "se": standard_error(np.array(samples[k])),
             "n_resamples": n_resamples,
         }
         for k in point

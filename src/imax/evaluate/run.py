@@ -7,6 +7,9 @@ Output directory::
     OUT/metrics.json        {task: {metric: value, ..., parse_failure_rate, n, n_images}, multitask_average,
                             scores, primary, ci, unavailable, details, bootstrap, meta}
     OUT/metrics.md          the same as Markdown tables
+    OUT/baseline_predictions.jsonl   the trivial baselines' answers to the same prompts (if scored)
+    OUT/shuffled_predictions.jsonl   the model's answers with every image swapped (if scored), each with
+                                     shown_dicom_id (the image shown)
     OUT/config.yaml         the resolved EvalConfig
 """
 
@@ -23,10 +26,10 @@ import numpy as np
 
 from imax.evaluate import aggregate
 from imax.evaluate.plugins import load_plugins
-from imax.evaluate.score import LABEL_SPACES, parse_predictions, score_predictions
+from imax.evaluate.score import LABEL_SPACES, parse_predictions, score_predictions, score_tasks
 from imax.schema.config.base import save_yaml, to_dict
 from imax.schema.config.evaluate import EvalConfig
-from imax.schema.errors import ImaxError
+from imax.schema.errors import ImaxError, MissingPathError
 
 
 def select_entries(
@@ -117,6 +120,7 @@ def metrics_markdown(metrics: Mapping[str, Any]) -> str:
         aggregate.primary_table_markdown(),
         "",
     ]
+    lines += _controls_markdown(metrics, tasks)
     for t in tasks:
         lines += [f"## {t}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics[t].items()]
@@ -126,13 +130,56 @@ def metrics_markdown(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _interval(lo_hi: Any) -> str:
+    return f"[{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]" if isinstance(lo_hi, (list, tuple)) and len(lo_hi) == 2 else "—"
+
+
+def _controls_markdown(metrics: Mapping[str, Any], tasks: Sequence[str]) -> list[str]:
+    """The trivial-baseline and shuffled-image tables (model − control with paired-bootstrap CIs)."""
+    lines: list[str] = []
+    titles = {
+        "trivial_baseline": ("Trivial baselines (train-split answers, no image)", "model − baseline"),
+        "shuffled_image": ("Image-shuffled (each prompt shown another test image)", "real − shuffled"),
+    }
+    for key, (title, diff_name) in titles.items():
+        block = metrics.get(key)
+        if not isinstance(block, Mapping) or "tasks" not in block:
+            if isinstance(block, Mapping) and block.get("unavailable"):
+                lines += [f"## {title}", "", f"Not scored: {block['unavailable']}", ""]
+            continue
+        rules = block.get("rule", {})
+        lines += [f"## {title}", "", f"| task | primary | model score | control score [95% CI] | {diff_name} "
+                  "[95% CI] |" + (" rule |" if rules else ""), "|---|---|---|---|---|" + ("---|" if rules else "")]
+        for t in tasks:
+            c = block["tasks"].get(t)
+            if not isinstance(c, Mapping):
+                continue
+            rule = f" {rules.get(t, '')} |" if rules else ""
+            lines.append(
+                f"| {t} | {c['metric']} | {_fmt(metrics.get('scores', {}).get(t))} | {_fmt(c['score'])} "
+                f"{_interval(c['score_ci'])} | {_fmt(c['diff'])} {_interval(c['diff_ci'])} |{rule}"
+            )
+        avg = block["multitask_average"]
+        lines += [
+            f"| **multi-task average** | | {_fmt(metrics.get('multitask_average'))} | {_fmt(avg['value'])} "
+            f"{_interval(avg['ci'])} | {_fmt(avg['diff'])} {_interval(avg['diff_ci'])} |" + (" |" if rules else ""),
+            "",
+        ]
+    return lines
+
+
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One JSON object per line (NaN written as null)."""
+    with Path(path).open("w") as f:
+        for p in rows:
+            f.write(json.dumps(_jsonable(dict(p)), sort_keys=False) + "\n")
+
+
 def write_outputs(out: Path, predictions: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> None:
     """predictions.jsonl, metrics.json and metrics.md under ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "predictions.jsonl").open("w") as f:
-        for p in predictions:
-            f.write(json.dumps(_jsonable(dict(p)), sort_keys=False) + "\n")
+    write_jsonl(out / "predictions.jsonl", predictions)
     clean = _jsonable(dict(metrics))
     (out / "metrics.json").write_text(json.dumps(clean, indent=2))
     (out / "metrics.md").write_text(metrics_markdown(clean))
@@ -160,6 +207,55 @@ def _label_ranking(
     return out
 
 
+def _controls(
+    cfg: EvalConfig,
+    model: Any,
+    tokenizer: Any,
+    entries: Sequence[Mapping[str, Any]],
+    collate: Any,
+    cache: Any,
+    predictions: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """metrics.json's ``trivial_baseline`` and ``shuffled_image`` blocks (see :mod:`.controls`); writes
+    their predictions beside predictions.jsonl."""
+    from imax.data import load_entries
+    from imax.evaluate.controls import control_block, shuffle_images, trivial_predictions
+    from imax.evaluate.generate import generate_predictions
+    from imax.tasks import TASKS
+
+    out: dict[str, Any] = {}
+    own = [score_tasks(predictions, TASKS)]
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    if cfg.trivial_baselines:
+        train_dir = Path(cfg.baseline_data or cfg.data)
+        base_preds, n_train = trivial_predictions(load_entries(train_dir, "train"), entries, TASKS)
+        block = control_block(own, [score_tasks(base_preds, TASKS)], cfg.bootstrap, cfg.seed)
+        block.update(train_data=str(train_dir), split="train", n_train=n_train,
+                     rule={t: TASKS[t].trivial_rule for t in n_train})
+        out["trivial_baseline"] = block
+        write_jsonl(Path(cfg.out) / "baseline_predictions.jsonl", base_preds)
+    if cfg.shuffled_image:
+        if len({e["dicom_id"] for e in entries}) < 2:
+            out["shuffled_image"] = {"unavailable": "fewer than two test images: nothing to swap with"}
+            return out
+        shuffled_entries, shown = shuffle_images(entries, cfg.shuffle_seed)
+        start = time.perf_counter()
+        shuffled = generate_predictions(
+            model, tokenizer, shuffled_entries, collate, TASKS, cfg.batch_size, progress, vision_cache=cache
+        )
+        seconds = time.perf_counter() - start
+        for p, e in zip(shuffled, shuffled_entries, strict=True):
+            p["shown_dicom_id"] = e["shown_dicom_id"]
+        block = control_block(own, [score_tasks(shuffled, TASKS)], cfg.bootstrap, cfg.seed)
+        block.update(seed=cfg.shuffle_seed, n_images=len(shown), seconds=round(seconds, 3),
+                     pairing="seeded derangement of the test images: no prompt is shown its own image")
+        out["shuffled_image"] = block
+        write_jsonl(Path(cfg.out) / "shuffled_predictions.jsonl", shuffled)
+    return out
+
+
 def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Generate, parse and score ``cfg.model`` on ``cfg.split`` of ``cfg.data``; write ``cfg.out``.
 
@@ -174,6 +270,11 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
     entries = select_entries(load_entries(cfg.data, cfg.split), cfg.tasks, cfg.max_samples, cfg.seed)
     if not entries:
         raise ImaxError(f"{cfg.data}: no entries in split {cfg.split!r} for tasks {list(cfg.tasks) or 'all'}")
+    baseline_dir = Path(cfg.baseline_data) if cfg.baseline_data is not None else None
+    if cfg.trivial_baselines and baseline_dir and not (baseline_dir / "entries.parquet").is_file():
+        # Fail before generation, not minutes after it.
+        raise MissingPathError(f"--baseline-data {baseline_dir}: no entries.parquet (a built dataset whose "
+                               "train split fits the trivial baselines)")
     model, tokenizer = load_for_eval(cfg.model, cfg.base, cfg.dtype)
     image_size = cfg.image_size or int(model.config.vision_config.image_size)
     collate = PromptCollator(
@@ -197,6 +298,10 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         n_bootstrap=cfg.bootstrap,
         seed=cfg.seed,
     )
+    if cfg.trivial_baselines or cfg.shuffled_image:
+        metrics.update(
+            _controls(cfg, model, tokenizer, entries, collate, cache, predictions, metrics, progress)
+        )
     if cfg.label_scores and "multilabel" in metrics:
         metrics["multilabel"].update(
             _label_ranking(model, tokenizer, entries, collate, TASKS["multilabel"], cfg.batch_size)

@@ -161,7 +161,7 @@ def _rec(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreCo
             pred.append(None)  # a malformed box is an unreadable answer: IoU 0
     ious = box_ious(pred, [_box(r) for r in ref])
     m = rec_metrics(ious, [str(x.get("phrase", "")) for x in q])
-    return m, (lambda idx: float(np.mean(ious[idx] >= 0.5)) if idx.size else float("nan")), {}
+    return m, (lambda idx: float(ious[idx].mean()) if idx.size else float("nan")), {}
 
 
 def _reg(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreContext) -> tuple:

@@ -1,20 +1,34 @@
-"""Combine per-seed evaluations into the study's numbers: means with 95% CIs and relative gains.
+"""Combine per-seed evaluations into the study's numbers: means with 95% CIs, relative gains, controls.
 
 With one seed, CIs come from the paired bootstrap over test images (inside each evaluation and in
 :func:`imax.evaluate.compare_runs`); with several seeds, from a Student-t interval over the per-seed
 values (the run-to-run variation is then the larger source of uncertainty).
+
+Differences that decide something — model − trivial baseline, real − shuffled image, DMAX − control,
+IMAX − DMAX — use the paired bootstrap over test images with the seeds averaged inside every draw
+(:func:`imax.evaluate.controls.paired_difference`); its standard error gives the minimum detectable
+effect (2.8 SE: 80% power at α = 0.05, two-sided).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats as st
 
-from imax.evaluate import PRIMARY, compare_runs
+from imax.evaluate import PRIMARY, compare_runs, score_tasks
+from imax.evaluate.controls import minimum_detectable_effect, paired_difference, score_control
+
+CONTROL_FILES: dict[str, str] = {
+    "trivial_baseline": "baseline_predictions.jsonl",
+    "shuffled_image": "shuffled_predictions.jsonl",
+}
+"""metrics.json block → the predictions file beside it (see :mod:`imax.evaluate.run`)."""
 
 
 def t_interval(values: Sequence[float]) -> list[float] | None:
@@ -95,7 +109,9 @@ def gains(
         out["per_task_ci"] = {t: t_interval(v) for t, v in per_seed_task.items()}
         out["mean_of_relative_ci"] = t_interval(mor)
         out["relative_of_mean_ci"] = t_interval(rom)
-    elif n_bootstrap > 0:
+    if n_bootstrap > 0:
+        out.update(difference(arm_preds, base_preds, n_bootstrap))
+    if len(arm) == 1 and n_bootstrap > 0:
         cmp = compare_runs(arm_preds[0], base_preds[0], n_bootstrap=n_bootstrap, seed=0)
         out["mean_of_relative_ci"] = cmp["mean_of_relative_changes"]["ci"]
         out["relative_of_mean_ci"] = cmp["relative_change_of_mean"]["ci"]
@@ -108,3 +124,100 @@ def gains(
 def primary_metrics() -> dict[str, dict[str, Any]]:
     """``{task: {"name", "higher_is_better"}}`` for the report."""
     return {t: {"name": p.metric, "higher_is_better": p.higher_is_better} for t, p in PRIMARY.items()}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with Path(path).open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def difference(
+    a_preds: Sequence[Sequence[Mapping[str, Any]]],
+    b_preds: Sequence[Sequence[Mapping[str, Any]]],
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    """Absolute difference A − B of the multi-task average (seeds averaged) with its paired-bootstrap
+    CI and SE, and the minimum detectable effect at this test-set size: ``{"difference": {value, ci,
+    se}, "minimum_detectable_effect"}``."""
+    pairs = [(score_tasks(a), score_tasks(b)) for a, b in zip(a_preds, b_preds, strict=True)]
+    d = paired_difference(pairs, n_bootstrap, seed=0)["diff/multitask_average"]
+    return {
+        "difference": {"value": d["value"], "ci": d["ci"], "se": d["se"]},
+        "minimum_detectable_effect": minimum_detectable_effect(d["se"]),
+    }
+
+
+def arm_controls(
+    per_seed: Sequence[Mapping[str, Any]],
+    eval_dirs: Sequence[Path],
+    preds: Sequence[Sequence[Mapping[str, Any]]],
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    """One arm's ``trivial_baseline`` and ``shuffled_image`` blocks over seeds.
+
+    One seed: the evaluation's own block (metrics.json). Several: the saved control predictions of
+    every seed scored again and compared with the paired bootstrap, seeds averaged in each draw.
+    A control the evaluation did not score is ``{"unavailable": reason}``.
+    """
+    out: dict[str, Any] = {}
+    for key, filename in CONTROL_FILES.items():
+        blocks = [m.get(key) for m in per_seed]
+        if not all(isinstance(b, Mapping) and "tasks" in b for b in blocks):
+            reason = next((b.get("unavailable") for b in blocks if isinstance(b, Mapping) and b.get("unavailable")),
+                          "not scored by the evaluation")
+            out[key] = {"unavailable": reason}
+            continue
+        if len(per_seed) == 1:
+            out[key] = dict(blocks[0])  # type: ignore[arg-type]
+            continue
+        other = [_read_jsonl(Path(d) / filename) for d in eval_dirs]
+        block = score_control(preds, other, n_bootstrap=n_bootstrap, seed=0)
+        keep = ("rule", "train_data", "split", "n_train", "pairing", "seed", "n_images")
+        block.update({k: blocks[0][k] for k in keep if k in blocks[0]})  # type: ignore[index]
+        out[key] = block
+    return out
+
+
+def control_summary(
+    arm: str,
+    parent: str,
+    parent_preds: Sequence[Sequence[Mapping[str, Any]]],
+    control_preds: Sequence[Sequence[Mapping[str, Any]]],
+    parent_stats: Mapping[str, Any],
+    control_stats: Mapping[str, Any],
+    volume: float,
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    """Was the positive control's known handicap detected?
+
+    ``difference`` is parent − control on the multi-task average (seeds averaged) with its paired
+    image-bootstrap CI; ``detected`` is True when that CI lies wholly above 0 (a CI wholly below 0 —
+    the handicapped arm better — is not a detection, and ``direction`` says so).
+    ``minimum_detectable_effect`` = 2.8 × the bootstrap SE of that paired difference.
+    """
+    diff = difference(parent_preds, control_preds, n_bootstrap)
+    ci = diff["difference"]["ci"]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in ci)
+    detected = bool(finite and ci[0] > 0)
+    direction = "parent better" if finite and ci[0] > 0 else "control better" if finite and ci[1] < 0 else "unclear"
+    vol = {s: stats_volume(s_) for s, s_ in (("parent", parent_stats), ("control", control_stats))}
+    total_p, total_c = sum(vol["parent"].values()), sum(vol["control"].values())
+    return {
+        "arm": arm,
+        "parent": parent,
+        "handicap": f"{parent.upper()} trained on {volume:.0%} of its per-task train volume",
+        "held_equal": "base model, recipe (optimizer, learning rate, schedule, LoRA), optimizer steps, batch "
+                      "size, seed, test set and scorer; the control therefore sees each of its examples "
+                      f"about {1 / volume:.0f}x as often",
+        "train_volume": {"parent": vol["parent"], "control": vol["control"],
+                         "ratio": total_c / total_p if total_p else None},
+        **diff,
+        "detected": detected,
+        "direction": direction,
+        "n_seeds": len(parent_preds),
+    }
+
+
+def stats_volume(stats: Mapping[str, Any]) -> dict[str, int]:
+    """Per-task train entries from a build's stats.json."""
+    return dict(stats.get("per_split", {}).get("train", {}).get("per_task_entries", {}))

@@ -20,8 +20,13 @@ from imax.schema.config.pseudo import PseudoConfig
 from imax.schema.config.train import PretrainConfig, TrainConfig
 
 ARMS: tuple[str, ...] = ("imax", "dmax", "pseudo_imax")
+CONTROL = "dmax_half"
+"""The positive control arm: DMAX at half the per-task train volume, trained with the same recipe and
+the same number of steps (so it sees each of its examples about twice as often), scored like the arms."""
+CONTROL_PARENT = "dmax"
+CONTROL_VOLUME = 0.5
+"""The control's per-task train-entry cap as a fraction of the arms' cap."""
 FISHER_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
-
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ def make_plan(cfg: ExperimentConfig) -> Plan:
     sources = Path(cfg.sources) if cfg.sources is not None else out / "phantom"
     builds = {
         mode: BuildConfig(sources=sources, out=out / "data" / mode, mode=mode, seed=0,
-                          max_test_images=cfg.resolved("eval_images"))
+                          test_fraction=cfg.resolved("test_fraction"), max_test_images=cfg.resolved("eval_images"))
         for mode in ("imax", "dmax")
     }
+    if cfg.control:  # its cap is set from the arms' fitted cap when the data are built
+        builds[CONTROL] = replace(builds[CONTROL_PARENT], out=out / "data" / CONTROL)
     model = model_config(cfg)
     pretrain = None
     if cfg.base is None:
@@ -90,10 +97,14 @@ def train_config(cfg: ExperimentConfig, plan: Plan, base: Path, data: Path, out:
     )
 
 
-def eval_config(cfg: ExperimentConfig, plan: Plan, run: Path, out: Path, seed: int) -> EvalConfig:
-    """Every arm is scored on the same image-centric test split (the IMAX build's, equal to DMAX's)."""
+def eval_config(
+    cfg: ExperimentConfig, plan: Plan, run: Path, out: Path, seed: int, train_data: Path
+) -> EvalConfig:
+    """Every arm is scored on the same image-centric test split (the IMAX build's, equal to DMAX's);
+    its trivial baselines are fitted on the train split of its own training data ``train_data``."""
     return EvalConfig(model=run / "checkpoints" / "final", data=plan.builds["imax"].out, out=out, split="test",
-                      seed=seed, bootstrap=cfg.resolved("bootstrap"), meteor=cfg.preset != "smoke")
+                      seed=seed, bootstrap=cfg.resolved("bootstrap"), meteor=cfg.preset != "smoke",
+                      baseline_data=train_data)
 
 
 def fisher_config(cfg: ExperimentConfig, plan: Plan, run: Path) -> FisherConfig:

@@ -1,9 +1,10 @@
 """``run_experiment``: the whole study from one call, resumable stage by stage.
 
-phantom (unless real sources) → build IMAX and DMAX → base (a local checkpoint, or the tiny base imax
-pretrains and caches) → per seed: fine-tune IMAX and DMAX, three-stage pseudo-IMAX (stage 1 = that
-seed's DMAX run) → evaluate every run on the shared test set → Fisher spectra at the named checkpoints
-→ results.json → report.html / report.md.
+phantom (unless real sources) → build IMAX, DMAX and the positive control (DMAX at half the per-task
+volume) → base (a local checkpoint, or the tiny base imax pretrains and caches) → per seed: fine-tune
+IMAX, DMAX and the control, three-stage pseudo-IMAX (stage 1 = that seed's DMAX run) → evaluate every
+run on the shared test set, with its trivial baselines and image-shuffled score → Fisher spectra at the
+named checkpoints (not for the control) → results.json → report.html / report.md.
 
 Each stage leaves a file that marks it done (phantom_summary.json, manifest.json, checkpoints/final,
 metrics.json, fisher.json); a rerun with ``resume`` skips finished stages and training continues from
@@ -22,9 +23,12 @@ from typing import Any
 
 import polars as pl
 
-from imax.experiment.aggregate import combine_seeds, gains, primary_metrics
+from imax.experiment.aggregate import arm_controls, combine_seeds, control_summary, gains, primary_metrics
 from imax.experiment.plan import (
     ARMS,
+    CONTROL,
+    CONTROL_PARENT,
+    CONTROL_VOLUME,
     Plan,
     eval_config,
     fisher_config,
@@ -34,6 +38,7 @@ from imax.experiment.plan import (
 )
 from imax.schema.config import to_dict
 from imax.schema.config.experiment import ExperimentConfig
+from imax.schema.config.train import TrainConfig
 
 Log = Callable[[str], None]
 
@@ -46,11 +51,14 @@ def _stage(log: Log, name: str, done: bool) -> bool:
 def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     """Phantom (if no real sources), then both builds from ONE read of the sources.
 
-    Both builds get the same per-task cap: the largest for which DMAX can match IMAX's volumes
-    (:func:`imax.builders.fit_entry_cap`). Returns every canonical annotation of the sources (held-out
-    truth for the pseudo-label quality report), cached as data/truth_annotations.parquet.
+    Both builds come from :func:`imax.builders.build_arms`, the function ``imax build --mode both`` calls:
+    one split, one per-task cap (the largest for which DMAX can match IMAX's volumes, fitted when
+    ``max_entries_per_task`` is ``auto``), so the experiment's data equals the CLI's for the same sources
+    and seed. Returns every canonical annotation of the sources (held-out truth for the pseudo-label
+    quality report), cached as data/truth_annotations.parquet. The positive control is DMAX built with
+    ``CONTROL_VOLUME`` of that cap (of the largest IMAX train volume when no cap was needed).
     """
-    from imax.builders import build_dataset, fit_entry_cap
+    from imax.builders import build_arms, build_dataset
     from imax.sources import read_sources
 
     if plan.phantom is not None:
@@ -63,16 +71,25 @@ def prepare_data(cfg: ExperimentConfig, plan: Plan, log: Log) -> pl.DataFrame:
     built = all((b.out / "manifest.json").is_file() for b in plan.builds.values()) and truth_path.is_file()
     if _stage(log, "build imax + dmax", cfg.resume and built):
         return pl.read_parquet(truth_path)
-    first = next(iter(plan.builds.values()))
+    first = plan.builds["imax"]
+    if any(replace(b, mode="imax", out=first.out) != first for b in plan.builds.values()):
+        raise ValueError("the plan's IMAX and DMAX build configs differ beyond mode and out")  # a plan bug
     tables = read_sources(plan.sources, first.sources_cfg)
-    cap = first.max_entries_per_task
-    if cap is None:
-        cap = fit_entry_cap(tables, first)
-        log(f"  per-task entry cap for volume-matched DMAX: {cap if cap is not None else 'none needed'}")
-    for mode, bcfg in plan.builds.items():
-        result = build_dataset(tables, replace(bcfg, max_entries_per_task=cap))
+    arms = {mode: b.out for mode, b in plan.builds.items() if mode != CONTROL}
+    results = build_arms(tables, first, outs=arms)
+    caps = results["imax"].stats["caps"]
+    cap = caps["max_entries_per_task"]
+    log(f"  split: {results['imax'].stats['split']['kind']}; per-task entry cap for volume-matched DMAX: "
+        f"{cap if cap is not None else 'none needed'}{' (fitted)' if 'max_entries_per_task' in caps['fitted'] else ''}")
+    if CONTROL in plan.builds:
+        train_volume = results["imax"].stats["per_split"]["train"]["per_task_entries"]
+        full = cap if cap is not None else max(train_volume.values())
+        control_cap = max(1, int(full * CONTROL_VOLUME))
+        results[CONTROL] = build_dataset(tables, replace(plan.builds[CONTROL], max_entries_per_task=control_cap))
+    for mode, result in results.items():
+        mode_cap = result.stats["caps"]["max_entries_per_task"]
         log(f"  {mode}: {result.stats['images']} images, {result.stats['entries']} entries, "
-            f"{result.stats['mean_tasks_per_image']:.2f} tasks/image")
+            f"{result.stats['mean_tasks_per_image']:.2f} tasks/image (train cap per task: {mode_cap or 'none'})")
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     tables.annotations.write_parquet(truth_path)
     return tables.annotations
@@ -99,18 +116,37 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def same_steps(tcfg: TrainConfig, parent_run: Path) -> TrainConfig:
+    """The control's recipe: ``tcfg`` with exactly the optimizer steps its parent ran.
+
+    With a step budget both stop at it anyway; when epochs decide (``full``), half the data would give
+    half the steps, so the control gets the parent's step count as its only budget (``max_steps`` with
+    no epoch limit is the exact length): it then sees each example about twice as often, so the handicap
+    is less data, not less training."""
+    total = int(_read_json(parent_run / "checkpoints" / "final" / "state.json")["total_steps"])
+    return replace(tcfg, max_steps=total, epochs=None)
+
+
 def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl.DataFrame | None, log: Log) -> dict:
-    """Train, evaluate and analyse the three arms for one seed; returns {arm: run directory}."""
+    """Train, evaluate and analyse the arms (and the control) for one seed; returns {arm: run directory}.
+
+    The control trains with the arms' recipe (:func:`train_config`: same base, steps, batch, schedule,
+    seed); only its data differ. It gets no Fisher spectra (not part of the study's question)."""
     from imax.evaluate import evaluate_model
     from imax.train import train
 
     runs: dict[str, Path] = {}
-    for arm in ("imax", "dmax"):
+    train_data: dict[str, Path] = {}
+    for arm in ("imax", "dmax", CONTROL):
+        if arm not in plan.builds:
+            continue
         run = plan.run_dir(arm, seed)
         tcfg = train_config(cfg, plan, base, plan.builds[arm].out, run, seed)
+        if arm == CONTROL:
+            tcfg = same_steps(tcfg, runs[CONTROL_PARENT])
         if not _stage(log, f"train {arm} seed {seed}", (run / "checkpoints" / "final").is_dir()):
             train(tcfg)
-        runs[arm] = run
+        runs[arm], train_data[arm] = run, plan.builds[arm].out
     if cfg.pseudo:
         from imax.pseudo import run_pseudo
 
@@ -119,12 +155,12 @@ def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl
         done = (pcfg.out / "stage3" / "checkpoints" / "final").is_dir()
         if not _stage(log, f"pseudo-IMAX seed {seed}", done):
             run_pseudo(pcfg, truth)
-        runs["pseudo_imax"] = pcfg.out / "stage3"
+        runs["pseudo_imax"], train_data["pseudo_imax"] = pcfg.out / "stage3", pcfg.out / "pseudo_data"
     for arm, run in runs.items():
-        ecfg = eval_config(cfg, plan, run, plan.eval_dir(arm, seed), seed)
+        ecfg = eval_config(cfg, plan, run, plan.eval_dir(arm, seed), seed, train_data[arm])
         if not _stage(log, f"evaluate {arm} seed {seed}", (ecfg.out / "metrics.json").is_file()):
             evaluate_model(ecfg)
-        if cfg.fisher:
+        if cfg.fisher and arm != CONTROL:
             fcfg = fisher_config(cfg, plan, run)
             if not _stage(log, f"fisher {arm} seed {seed}", (run / "fisher.json").is_file()):
                 from imax.fisher import fisher_for_run
@@ -147,23 +183,33 @@ def loss_curve(run: Path) -> list[dict[str, Any]]:
 
 def collect(cfg: ExperimentConfig, plan: Plan, seconds: float) -> dict[str, Any]:
     """results.json from the finished stages (reads only files, so it can be rerun any time)."""
-    arms = [a for a in ARMS if a != "pseudo_imax" or cfg.pseudo]
+    study = [a for a in ARMS if a != "pseudo_imax" or cfg.pseudo]
+    arms = study + ([CONTROL] if CONTROL in plan.builds else [])
     metrics = {a: [_read_json(plan.eval_dir(a, s) / "metrics.json") for s in plan.seeds] for a in arms}
     preds = {a: [_read_jsonl(plan.eval_dir(a, s) / "predictions.jsonl") for s in plan.seeds] for a in arms}
     run_dirs = {a: plan.run_dir(a, plan.seeds[0]) / ("stage3" if a == "pseudo_imax" else "") for a in arms}
+    n_boot = cfg.resolved("bootstrap")
     runs: dict[str, Any] = {}
     for arm in arms:
         block = combine_seeds(metrics[arm], plan.seeds)
+        block.update(arm_controls(metrics[arm], [plan.eval_dir(arm, s) for s in plan.seeds], preds[arm], n_boot))
         fisher_path = run_dirs[arm] / "fisher.json"
         block["fisher"] = _read_json(fisher_path) if fisher_path.is_file() else []
         block["loss_curve"] = loss_curve(run_dirs[arm])
         runs[arm] = block
-    n_boot = cfg.resolved("bootstrap")
     result_gains = {
         f"{arm}_vs_dmax": gains(metrics[arm], metrics["dmax"], preds[arm], preds["dmax"], n_boot)
-        for arm in arms if arm != "dmax"
+        for arm in study if arm != "dmax"
     }
     stats = {mode: _read_json(b.out / "stats.json") for mode, b in plan.builds.items()}
+    control: dict[str, Any] = {}
+    if CONTROL in arms:
+        control = control_summary(
+            CONTROL, CONTROL_PARENT, preds[CONTROL_PARENT], preds[CONTROL], stats[CONTROL_PARENT], stats[CONTROL],
+            CONTROL_VOLUME, n_boot,
+        )
+        runs[CONTROL].update(control=True, detected=control["detected"],
+                             minimum_detectable_effect=control["minimum_detectable_effect"])
     pseudo_quality: dict[str, Any] = {}
     if cfg.pseudo:
         pseudo_dir = plan.run_dir("pseudo_imax", plan.seeds[0])
@@ -178,9 +224,10 @@ def collect(cfg: ExperimentConfig, plan: Plan, seconds: float) -> dict[str, Any]
         "primary_metrics": primary_metrics(),
         "runs": runs,
         "gains": result_gains,
+        "control": control,
         "dataset_stats": stats,
         "pseudo_label_quality": pseudo_quality,
-        "gallery": gallery(plan, preds, arms, cfg.resolved("gallery")),
+        "gallery": gallery(plan, preds, study, cfg.resolved("gallery")),
     }
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Final
 
-RUN_ORDER: Final[tuple[str, ...]] = ("imax", "dmax", "pseudo_imax")
+RUN_ORDER: Final[tuple[str, ...]] = ("imax", "dmax", "pseudo_imax", "dmax_half")
 """Runs in the order every table and plot shows them (extra runs in the JSON follow, sorted)."""
 
-RUN_LABELS: Final[dict[str, str]] = {"imax": "IMAX", "dmax": "DMAX", "pseudo_imax": "pseudo-IMAX"}
+RUN_LABELS: Final[dict[str, str]] = {
+    "imax": "IMAX", "dmax": "DMAX", "pseudo_imax": "pseudo-IMAX", "dmax_half": "DMAX ½ (control)"
+}
 
-RUN_COLOURS: Final[dict[str, str]] = {"imax": "#2563eb", "dmax": "#ea580c", "pseudo_imax": "#9333ea"}
+RUN_COLOURS: Final[dict[str, str]] = {
+    "imax": "#2563eb", "dmax": "#ea580c", "pseudo_imax": "#9333ea", "dmax_half": "#64748b"
+}
 """One colour per run, used by plots, box overlays and legend swatches alike."""
 
 EXTRA_COLOURS: Final[tuple[str, ...]] = ("#0d9488", "#be123c", "#4d7c0f", "#92400e")
@@ -47,6 +51,8 @@ header.top .meta { color:#cbd5e1; font-size:13px; }
 .answer { margin:14px 0 0; padding:12px 16px; background:#1e293b; border-left:4px solid #38bdf8;
           font-size:16px; border-radius:4px; }
 .answer.secondary { font-size:14px; border-left-color:#a78bfa; margin-top:8px; }
+.answer.underpowered { border-left-color:#f87171; background:#450a0a; }
+.answer.control { font-size:14px; border-left-color:#4ade80; margin-top:8px; }
 nav.toc { margin:14px 0 0; font-size:13px; }
 nav.toc a { color:#93c5fd; margin-right:14px; text-decoration:none; }
 section.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:16px 20px;

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from imax.report import controls, tables
 from imax.report import numbers as nb
-from imax.report import tables
 from imax.report.assets import CSS, SELF_CHECK_JS
 from imax.report.gallery import gallery
 from imax.report.images import data_uri
@@ -23,6 +23,7 @@ from imax.schema.errors import ImaxError, MissingPathError
 
 SECTIONS = (
     ("results", "Results"),
+    ("controls", "Controls"),
     ("dataset", "Datasets"),
     ("fisher", "Fisher spectra"),
     ("loss", "Training loss"),
@@ -78,7 +79,17 @@ def _header(results: Mapping[str, Any]) -> str:
     meta = (f"preset <b>{preset}</b> · seeds {html.escape(seeds_text)} · wall time "
             f"{html.escape(nb.wall_time(results.get('wall_seconds')))} · created "
             f"{html.escape(str(results.get('created', '—')))}")
-    answers = f'<div class="answer" id="plain-answer">{html.escape(nb.plain_answer(results))}</div>'
+    verdict = controls.control_verdict(results)
+    if verdict is not None and not verdict[1]:
+        # The run could not see a known handicap: the headline says so and the IMAX/DMAX numbers below
+        # are shown for the record only.
+        answers = f'<div class="answer underpowered" id="plain-answer">{html.escape(verdict[0])}</div>'
+        answers += (f'<div class="answer secondary">For the record only: '
+                    f'{html.escape(nb.plain_answer(results))}</div>')
+    else:
+        answers = f'<div class="answer" id="plain-answer">{html.escape(nb.plain_answer(results))}</div>'
+        if verdict is not None:
+            answers += f'<div class="answer control" id="control-verdict">{html.escape(verdict[0])}</div>'
     if "pseudo_imax" in nb.runs(results):
         answers += f'<div class="answer secondary">{html.escape(nb.plain_answer(results, "pseudo_imax"))}</div>'
     toc = "".join(f'<a href="#{k}">{html.escape(t)}</a>' for k, t in SECTIONS)
@@ -113,6 +124,8 @@ def render_html(results: Mapping[str, Any], plots: Mapping[str, Path], base_dir:
     body = "".join([
         '<div class="warn broken">Some images on this page failed to load.</div>',
         _section("results", "Results per task", results_body),
+        _section("controls", "Controls: positive control, trivial baselines, shuffled images",
+                 controls.controls_html(results)),
         _section("dataset", "Datasets side by side", _table(tables.dataset_stats(results), "Dataset statistics")),
         _section("fisher", "Fisher spectra over training",
                  _plot(plots, "fisher", "Fisher spectra") + _table(tables.fisher(results))),
@@ -136,8 +149,12 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, Path], out_d
         f"preset **{results.get('preset', '—')}** · seeds "
         f"{', '.join(map(str, seeds)) if isinstance(seeds, list) and seeds else '—'} · wall time "
         f"{nb.wall_time(results.get('wall_seconds'))} · created {results.get('created', '—')}", "",
-        f"**{nb.plain_answer(results)}**", "",
     ]
+    verdict = controls.control_verdict(results)
+    if verdict is not None and not verdict[1]:
+        lines += [f"**{verdict[0]}**", "", f"For the record only: {nb.plain_answer(results)}", ""]
+    else:
+        lines += [f"**{nb.plain_answer(results)}**", ""] + ([verdict[0], ""] if verdict is not None else [])
     if "pseudo_imax" in nb.runs(results):
         lines += [nb.plain_answer(results, "pseudo_imax"), ""]
 
@@ -151,6 +168,7 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, Path], out_d
 
     lines += ["## Results per task", "", *table(tables.per_task(results), "Per-task results")]
     lines += table(tables.mean_of_relative(results), "Summary gains") + plot("radar", "Radar chart")
+    lines += controls.controls_markdown(results)
     lines += ["## Datasets side by side", "", *table(tables.dataset_stats(results), "Dataset statistics")]
     lines += ["## Fisher spectra over training", "", *plot("fisher", "Fisher spectra")]
     lines += table(tables.fisher(results), "Fisher spectra")

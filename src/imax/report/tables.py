@@ -92,7 +92,8 @@ def per_task(results: Mapping[str, Any]) -> Table | None:
     runs, tasks = nb.runs(results), nb.tasks(results)
     if not runs or not tasks:
         return None
-    gain_runs = [r for r in runs if r != "dmax"] if "dmax" in runs else []
+    control = nb.get(results, "control", "arm")  # the positive control has its own section, no gain column
+    gain_runs = [r for r in runs if r not in ("dmax", control)] if "dmax" in runs else []
     header = ["task", "primary metric"] + [run_header(r, i) for i, r in enumerate(runs)]
     header += [f"{html.escape(run_label(r))} vs DMAX" for r in gain_runs]
     header_cls = ["", ""] + ["num"] * (len(runs) + len(gain_runs))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from imax.schema.records import TaskName
+from imax.tasks.baselines import Pair, Predictor
 
 Payload = dict[str, Any]
 """A query or answer payload (a JSON object; keys per task, see :mod:`imax.schema.records`)."""
@@ -14,7 +15,7 @@ Payload = dict[str, Any]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: its token, instruction pool, answer codec and metric names.
+    """One task: its token, instruction pool, answer codec, metric names and trivial baseline.
 
     ``parse_answer(format_answer(q, a), q) == canonical(q, a)`` holds for every valid annotation:
     the parser is the exact inverse of the formatter on what text can express.
@@ -43,6 +44,12 @@ class TaskSpec:
     line) for a missing, unexpected or invalid argument (e.g. a box outside the image)."""
     argument_help: str
     """What TEXT means for this task, one line (``""`` when the task takes no argument)."""
+    trivial_baseline: Callable[[Sequence[Pair]], Predictor]
+    """Train (query, answer) pairs → a predictor (query → answer payload) that answers from the train
+    split's answers, reading the prompt where the task allows, never the image: the floor a model that
+    learned the task must beat. Scored like a model (formatted, parsed, same scorer)."""
+    trivial_rule: str
+    """One line saying what :attr:`trivial_baseline` answers (shown in metrics.md and the report)."""
     description: str = ""
 
     def render_instruction(self, query: Mapping[str, Any], k: int = 0) -> str:
@@ -62,5 +69,6 @@ class TaskSpec:
             "instructions": list(self.instructions),
             "metrics": list(self.metrics),
             "max_new_tokens": self.max_new_tokens,
+            "trivial_baseline": self.trivial_rule,
             "description": self.description,
         }

@@ -5,11 +5,14 @@ query ``{"measure": "ctr" | "cpar"}`` → answer ``{"value": float}``; response 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from imax.schema.errors import ImaxError
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor
 from imax.tasks.text import first_number
 
 MEASURES: dict[str, str] = {
@@ -47,6 +50,19 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"value": _two_decimals(answer["value"])}
 
 
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # The median minimises the absolute error, and MAE is the primary metric; one per measure, since
+    # CTR and CPAR have different distributions (the overall median for a measure train never saw).
+    values: dict[str, list[float]] = {}
+    for q, a in pairs:
+        values.setdefault(str(q.get("measure", "")), []).append(float(a["value"]))
+    if not values:
+        return lambda query: None
+    medians = {m: float(np.median(v)) for m, v in values.items()}
+    overall = float(np.median([v for vs in values.values() for v in vs]))
+    return lambda query: {"value": medians.get(str(query.get("measure", "")), overall)}
+
+
 SPEC = TaskSpec(
     name="calculation",
     token="[calculate]",
@@ -66,5 +82,7 @@ SPEC = TaskSpec(
     max_new_tokens=8,
     query_from_argument=_query,
     argument_help="the measure: ctr (default) or cpar",
+    trivial_baseline=_trivial,
+    trivial_rule="median train value per measure (CTR, CPAR)",
     description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",
 )

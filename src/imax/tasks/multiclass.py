@@ -6,11 +6,12 @@ query ``{"label_space": "edema_severity"}`` → answer ``{"grade": int}``; respo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.schema.records import EDEMA_GRADES
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, majority
 from imax.tasks.text import no_argument, normalise_phrase
 
 _GRADE = re.compile(r"(?<![\d.])([0-3])(?![\d.])")
@@ -35,6 +36,11 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"grade": int(answer["grade"])}
 
 
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    grade = majority(int(a["grade"]) for _, a in pairs)
+    return lambda query: None if grade is None else {"grade": grade}
+
+
 SPEC = TaskSpec(
     name="multiclass",
     token="[cls]",
@@ -53,5 +59,7 @@ SPEC = TaskSpec(
     max_new_tokens=12,
     query_from_argument=no_argument("multiclass", {"label_space": "edema_severity"}),
     argument_help="",
+    trivial_baseline=_trivial,
+    trivial_rule="majority train edema grade",
     description="Edema severity grades of the MIMIC-CXR pulmonary edema severity dataset.",
 )

@@ -10,12 +10,13 @@ text with no known label and not ``"none"`` is unparseable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.schema.errors import ImaxError
 from imax.schema.records import CHEXPERT14, CXRLT26
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, group_majority, majority
 from imax.tasks.text import normalise_phrase, split_list
 
 LABEL_SPACES: dict[str, tuple[str, ...]] = {"chexpert14": CHEXPERT14, "cxrlt26": CXRLT26}
@@ -60,6 +61,19 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"labels": _sorted_labels(query, list(answer["labels"]))}
 
 
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # The most frequent whole finding set per label space (the prompt names the space).
+    spaces = [str(q.get("label_space", "")) for q, _ in pairs]
+    sets = [tuple(sorted(a["labels"])) for _, a in pairs]
+    by_space, overall = group_majority(spaces, sets), majority(sets)
+
+    def predict(query: Mapping[str, Any]) -> Payload | None:
+        labels = by_space.get(str(query.get("label_space", "")), overall)
+        return None if labels is None else {"labels": list(labels)}
+
+    return predict
+
+
 SPEC = TaskSpec(
     name="multilabel",
     token="[multilabel]",
@@ -78,5 +92,7 @@ SPEC = TaskSpec(
     max_new_tokens=48,
     query_from_argument=_query,
     argument_help="the label space: chexpert14 (default) or cxrlt26",
+    trivial_baseline=_trivial,
+    trivial_rule="most frequent train finding set per label space",
     description="Findings from CheXpert-labeler (14) or CXR-LT 2023 (26) labels.",
 )

@@ -8,11 +8,14 @@ canvas. IoU is scale-invariant, so both canvases score the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from imax.schema.box import GRID, Box, box_to_text, boxes_in_text
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
 from imax.tasks.text import normalise_phrase, required
 
 
@@ -54,6 +57,23 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return box_payload(Box.from_grid(payload_box(answer).to_grid(), w, h))
 
 
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # The mean train box of the queried region, in fractions of the image side, drawn on the query's
+    # canvas: what a model answers when it has learned where a region usually is, not where it is.
+    phrases = [normalise_phrase(str(q.get("phrase", ""))) for q, _ in pairs]
+    boxes = [normalised_box(a) for _, a in pairs]
+    if not boxes:
+        return lambda query: None
+    means = mean_boxes(phrases, boxes)
+    overall = np.mean(boxes, axis=0)
+
+    def predict(query: Mapping[str, Any]) -> Payload:
+        box = means.get(normalise_phrase(str(query.get("phrase", ""))), overall)
+        return box_payload(box_on(box, canvas(query)))
+
+    return predict
+
+
 SPEC = TaskSpec(
     name="rec",
     token="[refer]",
@@ -69,9 +89,11 @@ SPEC = TaskSpec(
     format_answer=_format,
     parse_answer=_parse,
     canonical=_canonical,
-    metrics=("acc_iou50", "mean_iou"),
+    metrics=("mean_iou", "acc_iou50", "acc_iou75"),
     max_new_tokens=24,
     query_from_argument=_query,
     argument_help="the region or phrase to locate, e.g. heart, left lung",
+    trivial_baseline=_trivial,
+    trivial_rule="mean train box of the queried region",
     description="Boxes of heart, left lung, right lung and both lungs (CheXmask).",
 )

@@ -7,12 +7,13 @@ shows the box on the 0–100 grid; the response is the phrase, lower-case.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.schema.box import Box, box_to_text
 from imax.schema.errors import ImaxError
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
 from imax.tasks.rec import box_payload, payload_box
 from imax.tasks.text import normalise_phrase, required
 
@@ -46,6 +47,27 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"phrase": normalise_phrase(answer["phrase"])}
 
 
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # A box's region name is readable from its coordinates alone, so the baseline reads the prompt:
+    # the region whose mean train box overlaps the query box most (ties: nearest corners, then name).
+    phrases = [normalise_phrase(str(a["phrase"])) for _, a in pairs]
+    means = mean_boxes(phrases, [normalised_box(q) for q, _ in pairs])
+    if not means:
+        return lambda query: None
+    regions = {name: box_on(box) for name, box in means.items()}
+
+    def predict(query: Mapping[str, Any]) -> Payload:
+        target = normalised_box(query)
+        box = box_on(target)
+
+        def rank(name: str) -> tuple[float, float, str]:
+            return (-box.iou(regions[name]), float(abs(means[name] - target).sum()), name)
+
+        return {"phrase": min(regions, key=rank)}
+
+    return predict
+
+
 SPEC = TaskSpec(
     name="reg",
     token="[identify]",
@@ -64,5 +86,7 @@ SPEC = TaskSpec(
     max_new_tokens=12,
     query_from_argument=_query,
     argument_help="a box x1,y1,x2,y2 in pixels of the image",
+    trivial_baseline=_trivial,
+    trivial_rule="region whose mean train box best overlaps the query box",
     description="Region names for CheXmask boxes (heart, left lung, right lung, both lungs).",
 )

@@ -5,10 +5,11 @@ query ``{}`` → answer ``{"text": str}``; the response is the text with whitesp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, majority
 from imax.tasks.text import no_argument, squash
 
 
@@ -23,6 +24,11 @@ def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
 
 def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"text": squash(answer["text"])}
+
+
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    text = majority(squash(a["text"]) for _, a in pairs)
+    return lambda query: None if text is None else {"text": text}
 
 
 SPEC = TaskSpec(
@@ -44,5 +50,7 @@ SPEC = TaskSpec(
     max_new_tokens=128,
     query_from_argument=no_argument("report", {}),
     argument_help="",
+    trivial_baseline=_trivial,
+    trivial_rule="most frequent train report",
     description="Findings text of the MIMIC-CXR report (impression fallback).",
 )

@@ -6,10 +6,11 @@ query ``{"question": str, "content_type": str, "semantic_type": str}`` → answe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imax.tasks.base import Payload, TaskSpec
+from imax.tasks.baselines import Pair, Predictor, group_majority, majority
 from imax.tasks.text import normalise_phrase, required, split_list, squash
 
 EMPTY = "none"
@@ -40,6 +41,32 @@ def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"answers": _answers(list(answer["answers"]))}
 
 
+def _question_keys(query: Mapping[str, Any]) -> tuple[str, tuple[str, str]]:
+    """(the question text, its (content type, semantic type) family)."""
+    return normalise_phrase(str(query.get("question", ""))), (
+        str(query.get("content_type", "")),
+        str(query.get("semantic_type", "")),
+    )
+
+
+def _trivial(pairs: Sequence[Pair]) -> Predictor:
+    # Questions are filled-in templates ("Is this patient male or female?"), so the same text recurs:
+    # answer with the majority train answer of that question, backing off to its content/semantic
+    # family, then to all questions. The prompt is read, the image never.
+    keys = [_question_keys(q) for q, _ in pairs]
+    answers = [tuple(_answers(list(a["answers"]))) for _, a in pairs]
+    by_text = group_majority([k[0] for k in keys], answers)
+    by_family = group_majority([k[1] for k in keys], answers)
+    overall = majority(answers)
+
+    def predict(query: Mapping[str, Any]) -> Payload | None:
+        text, family = _question_keys(query)
+        answer = by_text.get(text, by_family.get(family, overall))
+        return None if answer is None else {"answers": list(answer)}
+
+    return predict
+
+
 SPEC = TaskSpec(
     name="vqa",
     token="[vqa]",
@@ -58,5 +85,7 @@ SPEC = TaskSpec(
     max_new_tokens=24,
     query_from_argument=_query,
     argument_help="the question, e.g. is there cardiomegaly?",
+    trivial_baseline=_trivial,
+    trivial_rule="majority train answer per question (then per content/semantic type)",
     description="Template questions on anatomy, attributes, presence, abnormality, plane, gender, size.",
 )

@@ -42,6 +42,7 @@ import contextlib
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ from imax.schema.errors import ImaxError, MissingPathError
 from imax.schema.records import TASK_NAMES
 from imax.train import checkpoint as ckpt
 from imax.train.logging import RunLogger
-from imax.train.sampler import StreamSampler, total_steps
+from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
 from imax.train.vision_cache import build_vision_cache
 
@@ -434,6 +435,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     n = len(entries)
     total = total_steps(n, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                         max_steps=cfg.max_steps)
+    # both budgets given and the epochs end first: said now, not discovered after the run
+    budget_note = budget_conflict(n, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                                  max_steps=cfg.max_steps)
+    if budget_note is not None and is_main:
+        print(f"imax train: {budget_note}", file=sys.stderr, flush=True)
     warmup = warmup_steps(total, cfg.warmup_ratio)
 
     # -- model: base (frozen) + LoRA on the LM + trainable projector. Same seed on every rank.
@@ -523,7 +529,9 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     logger = RunLogger(cfg.out, total=total, initial=start_step, enabled=is_main, progress=cfg.progress)
     logger.log({"step": start_step, "vision_cache": vision_cache.summary() if vision_cache is not None
-                else {"off": no_cache_reason}})
+                else {"off": no_cache_reason},
+                "budget": {"total_steps": total, "epochs": cfg.epochs, "max_steps": cfg.max_steps,
+                           "train_entries": n, "note": budget_note}})
     # Interval accumulators (this rank): loss sum, answer tokens, tokens, samples; per-task loss sums/counts.
     acc = torch.zeros(4, device=device, dtype=torch.float64)
     task_acc = torch.zeros(2, len(TASK_NAMES), device=device, dtype=torch.float64)

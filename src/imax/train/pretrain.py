@@ -20,7 +20,9 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +56,60 @@ def cache_key(cfg: PretrainConfig) -> str:
     return config_hash(recipe)
 
 
+def build_cached(root: Path, key: str, build: Callable[[Path], None], *, force: bool = False,
+                 marker: str = "config.json", log: Callable[[str], None] | None = None) -> Path:
+    """``root/key``, built by ``build(tmp)`` unless a finished copy (one holding ``marker``) is there.
+
+    Safe for concurrent processes sharing ``root`` (several experiments, seeds or arms on a cluster): one
+    file lock per key (``root/.lock-<key>``, an OS lock: released if its holder dies). The first process
+    builds; the others wait for the lock, then find the finished copy and reuse it. ``build`` writes into
+    a fresh ``root/.tmp-<key>``, which is renamed into place only when complete, so a reader never sees a
+    half-written entry. ``force`` rebuilds (still one builder at a time). The empty lock file stays after
+    release: deleting it could let a waiter lock a file a newcomer no longer sees.
+    """
+    from filelock import FileLock, Timeout
+
+    target = Path(root) / key
+    if (target / marker).is_file() and not force:
+        return target
+    Path(root).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(Path(root) / f".lock-{key}"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        (log or _stderr)(f"{target}: another process is building it; waiting for {lock.lock_file}")
+        lock.acquire()
+    try:
+        if (target / marker).is_file() and not force:  # built by the process we waited for
+            return target
+        tmp = Path(root) / f".tmp-{key}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        if not (tmp / marker).is_file():
+            raise ImaxError(f"{tmp}: the cache build finished without writing {marker}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        return target
+    finally:
+        lock.release()
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def pretrain(cfg: PretrainConfig) -> Path:
-    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache)."""
+    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache; concurrent
+    callers with one cache build it once: :func:`build_cached`)."""
     unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
-    target = Path(cfg.out) / cache_key(cfg)
-    if (target / "config.json").is_file() and not cfg.force:
-        return target
+    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp), force=cfg.force)
+
+
+def _pretrain_into(cfg: PretrainConfig, tmp: Path) -> None:
+    """Pretrain the base and write it (``save_base`` layout, config.yaml, report, log) into ``tmp``."""
     preset = PRESETS[cfg.preset]
     work = Path(cfg.out) / f".work-{cache_key(cfg)}"
     shutil.rmtree(work, ignore_errors=True)
@@ -103,16 +151,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
         "steps": result.steps, "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
         "seconds": time.perf_counter() - t0, "probe": probe,
     }
-    tmp = Path(cfg.out) / f".tmp-{cache_key(cfg)}"
-    shutil.rmtree(tmp, ignore_errors=True)
     save_base(model, tokenizer, tmp)
     save_yaml(cfg, tmp / "config.yaml")
     shutil.copy2(work / "run" / "log.jsonl", tmp / "pretrain_log.jsonl")
     (tmp / "pretrain_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
     shutil.rmtree(work, ignore_errors=True)
-    return target
 
 
 def _vision_stage(cfg: PretrainConfig, data: Path, vision_data: Path, work: Path,
@@ -153,10 +196,13 @@ def make_pool(cfg: PretrainConfig, root: Path, *, patients: int | None = None, s
     generate(PhantomConfig(out=root / "phantom", patients=patients, seed=seed,
                            image_size=preset["image_size"], workers=2, **STUDY_COVERAGE))
     # min_tasks=1: every image of the pool is used; val + test patients are the probe's held-out images.
+    # split="hash": the pool's held-out patients are its own hash split, not the phantom's official one;
+    # max_entries_per_task=None: the whole pool (no DMAX is built from it).
     build_from_sources(BuildConfig(sources=root / "phantom", out=root / "data", mode="imax", min_tasks=1,
+                                   split="hash", max_entries_per_task=None,
                                    val_fraction=0.1 if held_out else 0.0, test_fraction=0.2 if held_out else 0.0,
                                    seed=cfg.seed, export_llava=False, export_hf=False))
     return root / "data"
 
 
-__all__ = ["PRESETS", "cache_key", "make_pool", "pretrain"]
+__all__ = ["PRESETS", "build_cached", "cache_key", "make_pool", "pretrain"]

@@ -68,11 +68,41 @@ class StreamSampler:
         return (self.total_steps - self.start_step) * self.grad_accum
 
 
-def total_steps(n: int, *, epochs: float, batch_size: int, grad_accum: int, max_steps: int | None) -> int:
-    """Optimizer steps of a run: ``ceil(epochs * n / (batch_size * grad_accum))``, capped by ``max_steps``."""
+DEFAULT_EPOCHS = 3.0
+"""Passes over the train split when neither ``epochs`` nor ``max_steps`` is given (the study's 3)."""
+
+
+def total_steps(n: int, *, epochs: float | None, batch_size: int, grad_accum: int, max_steps: int | None) -> int:
+    """Optimizer steps of a run.
+
+    * ``max_steps`` only: exactly ``max_steps`` (the epochs follow from it: the sampler streams seeded
+      permutations, so a budget past one epoch just keeps drawing);
+    * ``epochs`` only (or neither: :data:`DEFAULT_EPOCHS`): ``ceil(epochs * n / (batch_size * grad_accum))``;
+    * both: whichever ends first (:func:`budget_conflict` says when ``epochs`` cuts ``max_steps`` short).
+    """
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if epochs is None:
+        if max_steps is not None:
+            return max_steps
+        epochs = DEFAULT_EPOCHS
     per_step = batch_size * grad_accum
     steps = max(1, -(-round(epochs * n) // per_step))
     return min(steps, max_steps) if max_steps is not None else steps
+
+
+def budget_conflict(n: int, *, epochs: float | None, batch_size: int, grad_accum: int,
+                    max_steps: int | None) -> str | None:
+    """A one-line report when both budgets are given and ``epochs`` ends the run before ``max_steps``."""
+    if epochs is None or max_steps is None:
+        return None
+    steps = total_steps(n, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, max_steps=None)
+    if steps >= max_steps:
+        return None
+    need = max_steps * batch_size * grad_accum / max(n, 1)
+    return (f"--max-steps {max_steps} will not be reached: --epochs {epochs:g} over {n} train entries at "
+            f"{batch_size * grad_accum} per step ends the run after {steps} steps (max_steps needs {need:.2f} "
+            "epochs); drop --epochs to train exactly max_steps")
 
 
 def epoch_of(step: int, n: int, batch_size: int, grad_accum: int) -> float:

@@ -67,6 +67,8 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(get_args(tp)) == 2:
             return args[0], True
+        if len(args) < len(get_args(tp)):  # e.g. int | Literal["auto"] | None
+            return typing.Union[tuple(args)], True  # noqa: UP007 - built from a runtime tuple
     return tp, False
 
 
@@ -85,6 +87,14 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
             return from_dict(tp, value, prefix=f"{key}.")  # type: ignore[arg-type]
+        if origin in (typing.Union, types.UnionType):  # the first member that accepts the value
+            for member in get_args(tp):
+                try:
+                    return _coerce(member, value, key)
+                except ConfigError:
+                    continue
+            kinds = [repr(c) for a in get_args(tp) for c in (get_args(a) if get_origin(a) is Literal else (a.__name__,))]
+            raise ConfigError(f"config key '{key}': cannot read {value!r} as any of {', '.join(kinds)} (or none)")
         if origin is Literal:
             choices = get_args(tp)
             if value not in choices:

@@ -39,6 +39,17 @@ class EvalConfig:
     """Bootstrap resamples of test images for the 95 percent CIs (0: no CIs)."""
     meteor: bool = True
     """Compute METEOR (needs java; reported as unavailable when java is missing)."""
+    trivial_baselines: bool = True
+    """Score each task's trivial baseline (fitted on the train split of baseline_data) on the same
+    prompts, with paired-bootstrap CIs of model − baseline (metrics.json trivial_baseline)."""
+    baseline_data: Path | None = None
+    """Built dataset whose train split fits the trivial baselines: the model's own training data
+    (None: data)."""
+    shuffled_image: bool = True
+    """Generate again with every prompt shown another test image (a seeded derangement) and score it
+    (metrics.json shuffled_image): how much the model uses the image. Doubles generation time."""
+    shuffle_seed: int = 0
+    """Seed of the image derangement of the shuffled-image score."""
     label_scores: bool = False
     """Also score every candidate label's log-likelihood for multilabel mAP / AUROC (slow)."""
     chexbert_path: Path | None = None

@@ -45,10 +45,13 @@ class TrainConfig:
     freeze_vision: bool = False
     """Full fine-tune only: keep the vision tower frozen (LLaVA's first stage, for an encoder that was
     pretrained on its own)."""
-    epochs: float = 3.0
-    """Passes over the train split (fractions allowed: the sampler is a seeded stream of permutations)."""
+    epochs: float | None = None
+    """Passes over the train split (fractions allowed: the sampler is a seeded stream of permutations).
+    None: 3 when max_steps is not given; with max_steps the run is exactly max_steps steps."""
     max_steps: int | None = None
-    """Cap on optimizer steps (None: ``epochs`` decides). The schedule spans the capped length."""
+    """Optimizer steps: given alone, the run is exactly this long (the epochs follow from it); given with
+    epochs, whichever ends first, reported before training when epochs cuts it short. The schedule spans
+    the resulting length."""
     batch_size: int = 16
     """Global micro-batch (samples per forward, summed over processes; must divide by the world size)."""
     grad_accum: int = 1
