@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from imax.data import ImageSpec
 from imax.model import build_model, train_tokenizer
 from imax.tasks import TASK_TOKENS
 from imax.train.vision import FINDINGS, pretrain_vision, vision_targets
@@ -14,7 +15,7 @@ from .conftest import tiny_model
 
 
 def test_targets_follow_the_annotations(tiny_data):
-    t = vision_targets(tiny_data, ("train",), 32)
+    t = vision_targets(tiny_data, ("train",), ImageSpec(size=32, mean=(0.5,), std=(0.5,), resample=2))
     assert len(t.images) == 6 and t.pixels.shape == (6, 1, 32, 32)
     card = FINDINGS.index("Cardiomegaly")
     # odd images carry "Cardiomegaly, Pleural Effusion", even ones "No Finding" (see conftest RESPONSES)

@@ -105,7 +105,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
     unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
-    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp), force=cfg.force)
+    # Marker: the processor (written last by save_base). A cached base from before bases carried their
+    # processor is rebuilt: the processor defines its inputs.
+    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp), force=cfg.force,
+                        marker="processor_config.json")
 
 
 def _pretrain_into(cfg: PretrainConfig, tmp: Path) -> None:

@@ -132,8 +132,11 @@ def probe_report(pretrained: torch.nn.Module, initial: torch.nn.Module, data: Pa
     "regions": {region: {...}}, "pretrained_better": {"findings", "measures", "regions": bool}}``;
     each scored row holds ``pretrained`` and ``initial`` values.
     """
-    size = int(pretrained.config.vision_config.image_size)
-    targets = {name: vision_targets(data, splits, size) for name, splits in PROBE_SPLITS.items()}
+    from imax.data import ImageSpec
+    from imax.model import image_processor_for
+
+    spec = ImageSpec.from_processor(image_processor_for(pretrained))
+    targets = {name: vision_targets(data, splits, spec) for name, splits in PROBE_SPLITS.items()}
     report: dict[str, Any] = {"labels": list(labels), "features": "mean-pooled last-layer patch tokens",
                               "train_images": len(targets["train"].images),
                               "test_images": len(targets["test"].images)}

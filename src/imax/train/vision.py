@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imax.data import LoadImaged, load_entries, read_data_root
+from imax.data import ImageSpec, LoadImaged, load_entries, read_data_root
 from imax.schema.records import CHEXPERT14, CXRLT26, REGIONS
 
 FINDINGS: tuple[str, ...] = tuple(sorted(set(CHEXPERT14) | set(CXRLT26)))
@@ -42,8 +42,8 @@ class VisionTargets:
     boxes: torch.Tensor
 
 
-def vision_targets(data: Path, splits: tuple[str, ...], image_size: int) -> VisionTargets:
-    """Collect the supervised targets of every image in ``splits`` of a built dataset."""
+def vision_targets(data: Path, splits: tuple[str, ...], spec: ImageSpec) -> VisionTargets:
+    """Collect the supervised targets of every image in ``splits`` of a built dataset (pixels as ``spec``)."""
     rows: dict[str, dict[str, Any]] = {}
     for split in splits:
         for e in load_entries(data, split):
@@ -62,7 +62,7 @@ def vision_targets(data: Path, splits: tuple[str, ...], image_size: int) -> Visi
                 k = REGIONS.index(q["phrase"]) * 4
                 r["boxes"][k : k + 4] = [x1 / w, y1 / h, x2 / w, y2 / h]
     images = sorted(rows)
-    loader = LoadImaged(read_data_root(data), image_size)
+    loader = LoadImaged(read_data_root(data), spec)
     pixels = torch.from_numpy(np.stack([loader.array(p) for p in images])) if images else torch.empty(0)
     findings = torch.tensor([[f in (rows[p]["findings"] or ()) for f in FINDINGS] for p in images], dtype=torch.float32)
     return VisionTargets(
@@ -132,8 +132,10 @@ def pretrain_vision(model: nn.Module, data: Path, *, epochs: float, batch_size: 
                     seed: int = 0) -> list[float]:
     """Train ``model``'s vision tower in place on the train split of ``data``; returns per-epoch losses."""
     tower = model.model.vision_tower
-    size = int(model.config.vision_config.image_size)
-    targets = vision_targets(data, ("train",), size)
+    from imax.model import image_processor_for
+
+    # The pixels the model's processor gives (the one save_base writes beside the model).
+    targets = vision_targets(data, ("train",), ImageSpec.from_processor(image_processor_for(model)))
     targets.measures, targets.boxes = standardise(targets.measures), standardise(targets.boxes)
     n = len(targets.images)
     if n == 0 or epochs <= 0:

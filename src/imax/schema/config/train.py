@@ -56,8 +56,10 @@ class TrainConfig:
     """Global micro-batch (samples per forward, summed over processes; must divide by the world size)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step (effective batch = batch_size * grad_accum)."""
-    max_length: int = 512
-    """Longest token sequence (image tokens included); longer answers are truncated by the collator."""
+    max_length: int = 0
+    """Longest token sequence (image tokens included); longer answers are truncated by the collator.
+    0: the longest train/val sequence under the checkpoint's chat template and image-token count (nothing
+    is cut); the run's config.yaml records the resolved value."""
     lr: float = 2e-4
     """Peak learning rate (LoRA default of the paper's recipe)."""
     min_lr_ratio: float = 0.0
