@@ -133,15 +133,18 @@ def load_predictor(model: Path | str, base: Path | None = None, max_length: int 
 
     This is the only function here that knows how prompts and pixels are made for a checkpoint.
     """
-    from imax.data import PromptCollator
+    from imax.data import ModelInterface, PromptCollator
     from imax.evaluate.run import load_for_eval
-    from imax.model import num_image_tokens
+    from imax.model import load_processor, num_image_tokens
 
     path = resolve_checkpoint(model)
     net, tokenizer = load_for_eval(path, base)
-    size = int(net.config.vision_config.image_size)
+    # The checkpoint's own processor (chat template, image spec), found as `imax evaluate` finds it.
+    interface = ModelInterface.from_processor(
+        load_processor(base if base is not None else path, net), num_image_tokens(net)
+    )
     # Entry image paths are absolute (user files, staged DICOMs): pathlib joining ignores the root.
-    collate = PromptCollator(tokenizer, num_image_tokens(net), size, Path("/"), max_length)
+    collate = PromptCollator(interface, Path("/"), max_length)
     return Predictor(net, tokenizer, collate, path)
 
 
