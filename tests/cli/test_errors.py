@@ -90,6 +90,17 @@ def broken(runs, tmp_path_factory) -> Broken:
                   run_base_badtok=run_base_badtok, run_resume_trunc=run_resume_trunc, file=file)
 
 
+def _film(b: Broken) -> Path:
+    """A small 8-bit grey PNG in a folder of its own (the image ask and predict are given)."""
+    from PIL import Image
+
+    path = b.root / "films" / "film.png"
+    if not path.is_file():
+        path.parent.mkdir(exist_ok=True)
+        Image.new("L", (96, 80), 90).save(path)
+    return path
+
+
 def _train(b: Broken, out: str, *extra: str) -> list[str]:
     return ["train", "--data", str(b.data), "--out", str(b.root / out), "--max-steps", "1", "--batch-size", "4",
             "--max-length", "128", "--no-progress", "--fisher-fractions", "", *extra]
@@ -197,6 +208,30 @@ CASES = [
     ("experiment/wrong-kind-base", lambda b: ["experiment", "--base", str(b.data), "--out", str(b.root / "x")],
      "built dataset"),
     # browse
+    ("ask/bad-path", lambda b: ["ask", "--model", str(b.lora_final), "--image", str(b.root / "nope.png")], "nope.png"),
+    ("ask/unreadable-image", lambda b: ["ask", "--model", str(b.lora_final), "--image", str(b.file)], "a-file.txt"),
+    ("ask/bad-value", lambda b: ["ask", "--model", str(b.lora_final), "--image", str(_film(b)), "--task", "painting"],
+     "painting"),
+    ("ask/box-outside", lambda b: ["ask", "--model", str(b.lora_final), "--image", str(_film(b)), "--task", "reg",
+                                   "1,1,500,500"], "outside"),
+    ("ask/truncated-base", lambda b: ["ask", "--model", str(b.ckpt_base_trunc), "--image", str(_film(b))],
+     "model.safetensors"),
+    ("ask/broken-tokenizer", lambda b: ["ask", "--model", str(b.ckpt_base_badtok), "--image", str(_film(b))],
+     "tokenizer.json"),
+    ("ask/wrong-kind", lambda b: ["ask", "--model", str(b.data), "--image", str(_film(b))], "built dataset"),
+    ("predict/bad-path", lambda b: ["predict", "--model", str(b.lora_final), "--images", str(b.root / "nope"),
+                                    "--out", str(b.root / "p.jsonl")], "nope"),
+    ("predict/bad-value", lambda b: ["predict", "--model", str(b.lora_final), "--images", str(_film(b).parent),
+                                     "--tasks", "painting", "--out", str(b.root / "p.jsonl")], "painting"),
+    ("predict/truncated-base", lambda b: ["predict", "--model", str(b.ckpt_base_trunc), "--images",
+                                          str(_film(b).parent), "--out", str(b.root / "p.jsonl")], "model.safetensors"),
+    ("predict/wrong-kind", lambda b: ["predict", "--model", str(b.data), "--images", str(_film(b).parent),
+                                      "--out", str(b.root / "p.jsonl")], "built dataset"),
+    ("demo/bad-path", lambda b: ["demo", "--model", str(b.root / "nope"), "--port", "0"], "nope"),
+    ("demo/bad-value", lambda b: ["demo", "--model", str(b.lora_final), "--port", "http"], "'port'"),
+    ("demo/truncated-base", lambda b: ["demo", "--model", str(b.ckpt_base_trunc), "--port", "0"],
+     "model.safetensors"),
+    ("demo/wrong-kind", lambda b: ["demo", "--model", str(b.data), "--port", "0"], "built dataset"),
     ("browse/bad-path", lambda b: ["browse", str(b.root / "nope")], "nope"),
     ("browse/bad-value", lambda b: ["browse", str(b.data), "--max-images", "all"], "'max_images'"),
     ("browse/wrong-kind", lambda b: ["browse", str(b.lora_final)], "final"),

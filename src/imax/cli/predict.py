@@ -32,19 +32,20 @@ def run(cfg: Config) -> int:
         check_task(q.task)
     files = list_images(cfg.images)
     root = Path(cfg.images) if Path(cfg.images).is_dir() else None
-    bar = tqdm(total=0, unit="answer", disable=not cfg.progress, file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
 
     def skip(name: str, reason: str) -> None:
         print(f"imax predict: skipped {name}: {reason}", file=sys.stderr)
 
-    with load_predictor(cfg.model, cfg.base, cfg.max_length) as predictor:
+    # The model loads before the progress bar opens: a checkpoint error stays the one line on stderr.
+    with (load_predictor(cfg.model, cfg.base, cfg.max_length) as predictor,
+          tqdm(total=0, unit="answer", disable=not cfg.progress, file=sys.stderr) as bar):
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
         result = predict_images(predictor, files, questions, root, cfg.batch_size, cfg.vision_cache_gb,
                                 progress, on_skip=skip)
-    bar.close()
     if cfg.overlays is not None:
         from imax.evaluate.predict import read_user_image
 
