@@ -56,15 +56,17 @@ def _query(task: str) -> dict:
 
 
 def prompts(tok, n_image: int, n: int) -> list[list[int]]:
-    from imax.data import entry_to_prompt, prompt_ids
+    from imax.data import ChatTemplate, entry_to_prompt, prompt_ids
     from imax.tasks import TASKS
+
+    template = ChatTemplate(tok, tok.chat_template, "<image>", n_image)  # the tokenizer's own template
 
     names = list(TASKS)
     out = []
     for i in range(n):
         task = names[i % len(names)]
         entry = {"instruction": TASKS[task].render_instruction(_query(task), i), "response": ""}
-        out.append(prompt_ids(entry_to_prompt(entry), tok, n_image))
+        out.append(prompt_ids(entry_to_prompt(entry), template))
     return out
 
 

@@ -141,14 +141,14 @@ def run_trainer(data: Path, base: Path, out: Path, steps: int, batch_size: int, 
     """The same LoRA model, data and batch via a plain ``transformers.Trainer``."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from imax.data import ImageCache, TrainCollator, load_entries
-    from imax.model import apply_lora, load_base, num_image_tokens
+    from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
+    from imax.model import apply_lora, load_base, load_processor, num_image_tokens
     from imax.schema.config.model import LoraSettings
 
     torch.manual_seed(0)
-    model, tok = load_base(base)
-    collate = TrainCollator(tok, num_image_tokens(model), model.config.vision_config.image_size, data,
-                            512, cache=ImageCache())
+    model, _tok = load_base(base)
+    interface = ModelInterface.from_processor(load_processor(base, model), num_image_tokens(model))
+    collate = TrainCollator(interface, data, 512, cache=ImageCache())
     model = apply_lora(model, LoraSettings())
 
     def collator(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -198,13 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         trainer = min(trainer_runs, key=lambda r: r["seconds"])
 
         # FLOPs per step from the real batches (same sampler order as the run): mean over the timed steps.
-        from imax.data import TrainCollator, load_entries
-        from imax.model import apply_lora, load_base, num_image_tokens
+        from imax.data import ModelInterface, TrainCollator, load_entries
+        from imax.model import apply_lora, load_base, load_processor, num_image_tokens
         from imax.schema.config.model import LoraSettings
         from imax.train.sampler import StreamSampler
 
-        model, tok = load_base(tmp / "imax0" / "base")
-        collate = TrainCollator(tok, num_image_tokens(model), model.config.vision_config.image_size, data, 512)
+        model, _tok = load_base(tmp / "imax0" / "base")
+        interface = ModelInterface.from_processor(load_processor(tmp / "imax0" / "base", model),
+                                                  num_image_tokens(model))
+        collate = TrainCollator(interface, data, 512)
         model = apply_lora(model, LoraSettings())
         entries = load_entries(data, "train")
         sampler = StreamSampler(len(entries), seed=0, batch_size=a.batch_size, total_steps=a.steps)

@@ -95,6 +95,8 @@ def _fake_spec(name: str) -> TaskSpec:
         canonical=lambda q, a: dict(a),
         metrics=("accuracy",),
         max_new_tokens=8,
+        query_from_argument=lambda text, size: {"q": text},
+        argument_help="anything",
         trivial_baseline=lambda pairs: (lambda q: dict(pairs[0][1]) if pairs else {}),
         trivial_rule="the first train answer",
     )

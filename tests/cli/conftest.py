@@ -1,6 +1,7 @@
 """Shared fixtures of the end-to-end CLI tests: a tiny DMAX-like built dataset (one task per train image, so
 pseudo-labelling has missing tasks to fill) and one short training run of each checkpoint kind imax
-writes (``--finetune lora`` and ``--finetune full``) on the same tiny base."""
+writes (``--finetune lora`` and ``--finetune full``) on the same tiny base; and ``smoke``, a checkpoint
+trained until it answers every task in format (``smoke_model``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from PIL import Image
 from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
 from imax.schema.config.train import TrainConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS, IMAGE_COLUMNS, polars_schema
+
+from .smoke_model import Smoke, train_smoke
 
 QUERIES = {
     "calculation": ({"measure": "ctr"}, lambda k: {"value": round(0.40 + 0.03 * k, 2)}),
@@ -105,3 +108,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     finally:
         torch.set_num_threads(threads)
     return Runs(data=data, lora=lora.out, full=full.out, base=lora.out / "base")
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
+    """A checkpoint trained until it answers every task in format (ask / predict / demo tests)."""
+    return train_smoke(tmp_path_factory.mktemp("smoke"))

@@ -125,9 +125,9 @@ CASES = [
     ("check-leakage/wrong-kind", lambda b: ["check-leakage", str(b.lora_final)], "final"),
     # pretrain
     ("pretrain/bad-value", lambda b: ["pretrain", "--preset", "huge"], "'preset'"),
-    ("pretrain/bad-path", lambda b: ["pretrain", "--data", str(b.root / "nope"), "--out", str(b.root / "pt")],
+    ("pretrain/bad-path", lambda b: ["pretrain", "--pool", str(b.root / "nope"), "--out", str(b.root / "pt")],
      "nope"),
-    ("pretrain/wrong-kind", lambda b: ["pretrain", "--data", str(b.lora_final), "--out", str(b.root / "pt2")],
+    ("pretrain/wrong-kind", lambda b: ["pretrain", "--pool", str(b.lora_final), "--out", str(b.root / "pt2")],
      "final"),
     # train
     ("train/bad-path", lambda b: _train(b, "t1", "--data", str(b.root / "nope")), "nope"),

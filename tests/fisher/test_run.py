@@ -14,8 +14,10 @@ import torch
 from PIL import Image
 
 from imax.cli import main
+from imax.data import ModelInterface
 from imax.fisher import fisher_for_run, per_sample_grads, select_params
 from imax.fisher.run import checkpoint_dir, load_checkpoint
+from imax.model import make_processor
 from imax.schema.config.fisher import FisherConfig
 from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
 from imax.schema.config.train import TrainConfig
@@ -122,12 +124,11 @@ def test_fisher_for_run_writes_one_record_per_checkpoint(trained, tmp_path):
 
 def test_vmap_equals_loop_on_the_real_model_and_collator(trained):
     from imax.data import TrainCollator, load_entries, read_data_root
-    from imax.model import num_image_tokens
 
     run, data = trained
     model, tok = load_checkpoint(checkpoint_dir(run, "mid"))
     core = model.get_base_model()
-    collate = TrainCollator(tok, num_image_tokens(core), 32, read_data_root(data), 96)
+    collate = TrainCollator(ModelInterface.from_processor(make_processor(core, tok)), read_data_root(data), 96)
     batch = collate(load_entries(data, "val")[:5])
     names = list(select_params(model))
     loop = per_sample_grads(model, batch, names, "loop")

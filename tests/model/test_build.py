@@ -73,3 +73,64 @@ def test_missing_base_path_message(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MissingPathError, match=r"has no config\.json"):
         load_base(tmp_path / "empty")
+
+
+def test_tiny_base_carries_its_processor_and_template(model, tokenizer, tmp_path):
+    """The tiny base is saved like a published checkpoint: plain AutoProcessor loads it, and imax reads
+    it back through the same path as any checkpoint (no special case)."""
+    from transformers import AutoProcessor
+
+    from imax.data import ModelInterface, entry_to_messages
+    from imax.model import TINY_CHAT_TEMPLATE, load_processor
+
+    save_base(model, tokenizer, tmp_path / "base")
+    plain = AutoProcessor.from_pretrained(tmp_path / "base", local_files_only=True)
+    assert plain.chat_template == TINY_CHAT_TEMPLATE
+    interface = ModelInterface.from_processor(load_processor(tmp_path / "base", model), num_image_tokens(model))
+    assert interface.num_image_tokens == num_image_tokens(model) == 4
+    assert (interface.image.size, interface.image.channels) == (32, 1)
+    assert interface.image.mean == interface.image.std == (0.5,)
+    e = {"instruction": "[calculate] What is the ratio?", "response": "0.52"}
+    ids = interface.template.encode(entry_to_messages(e)).ids
+    assert tokenizer.decode(ids) == "<s>[INST]" + "<image>" * 4 + "\n[calculate] What is the ratio?[/INST]0.52</s>"
+
+
+def test_processor_missing_or_mismatched_is_a_clear_error(model, tokenizer, tmp_path):
+    from imax.model import load_processor, make_processor
+    from imax.schema.errors import ImaxError
+
+    model.save_pretrained(tmp_path / "bare")
+    with pytest.raises(MissingPathError, match=r"has no processor_config\.json"):
+        load_processor(tmp_path / "bare")
+    proc = make_processor(model, tokenizer)
+    proc.patch_size = 8  # 16 image tokens where the model takes 4
+    proc.save_pretrained(tmp_path / "wrong")
+    with pytest.raises(ImaxError, match="expands an image to 16 tokens, the model takes 4"):
+        load_processor(tmp_path / "wrong", model)
+
+
+def test_image_token_count_follows_the_tower():
+    """CLIP has a CLS token ("default" drops it), SigLIP has none: llava-1.5's 576, a SigLIP "full" 729."""
+    from types import SimpleNamespace
+
+    from transformers import CLIPVisionConfig, SiglipVisionConfig
+
+    def llava(vision, strategy):
+        return SimpleNamespace(config=SimpleNamespace(vision_config=vision, vision_feature_select_strategy=strategy))
+
+    assert num_image_tokens(llava(CLIPVisionConfig(image_size=336, patch_size=14), "default")) == 576
+    assert num_image_tokens(llava(CLIPVisionConfig(image_size=336, patch_size=14), "full")) == 577
+    assert num_image_tokens(llava(SiglipVisionConfig(image_size=384, patch_size=14), "full")) == 729
+
+
+def test_interface_of_an_older_processor_without_patch_size(model, tokenizer):
+    """Older llava-hf processor configs carry no patch_size: the model's count stands in."""
+    from imax.data import ModelInterface
+    from imax.model import make_processor
+    from imax.schema.errors import ImaxError
+
+    proc = make_processor(model, tokenizer)
+    proc.patch_size = None
+    assert ModelInterface.from_processor(proc, num_image_tokens(model)).num_image_tokens == 4
+    with pytest.raises(ImaxError, match="no patch_size"):
+        ModelInterface.from_processor(proc)

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imax.data import PromptCollator
-from imax.model import apply_lora
+from imax.data import ModelInterface, PromptCollator
+from imax.model import apply_lora, make_processor
 
 from .conftest import tiny_config
 
@@ -28,7 +28,7 @@ def test_left_padded_batch_generates_like_single_prompts(model, tokenizer, tmp_p
         entries.append(
             {"id": str(k), "task": "t", "image": f"{k}.png", "instruction": instruction, "response": ""}
         )
-    collate = PromptCollator(tokenizer, 4, 32, tmp_path, max_length=128)
+    collate = PromptCollator(ModelInterface.from_processor(make_processor(model, tokenizer)), tmp_path, max_length=128)
     kw = {"max_new_tokens": 6, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
 
     def generate(batch):

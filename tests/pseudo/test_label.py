@@ -3,6 +3,8 @@ import json
 import polars as pl
 import pytest
 
+from imax.data import ModelInterface
+from imax.model import make_processor
 from imax.pseudo.label import derive_reg, keep_confident, query_entries
 from imax.tasks import TASKS
 
@@ -62,7 +64,7 @@ def test_pseudo_label_with_images_encoded_once_matches_per_batch_encoding(tmp_pa
     from PIL import Image
 
     from imax.data import PromptCollator, TrainCollator
-    from imax.model import build_model, num_image_tokens, train_tokenizer
+    from imax.model import build_model, train_tokenizer
     from imax.pseudo.label import pseudo_label
     from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
     from imax.tasks import TASK_TOKENS
@@ -87,9 +89,9 @@ def test_pseudo_label_with_images_encoded_once_matches_per_batch_encoding(tmp_pa
         vocab_size=300, seed=0,
     )  # fmt: skip
     model = build_model(cfg, tok).eval()
-    n_image = num_image_tokens(model)
-    prompt = PromptCollator(tok, n_image, 32, tmp_path, 256)
-    train = TrainCollator(tok, n_image, 32, tmp_path, 256)
+    interface = ModelInterface.from_processor(make_processor(model, tok))
+    prompt = PromptCollator(interface, tmp_path, 256)
+    train = TrainCollator(interface, tmp_path, 256)
     cached = pseudo_label(model, tok, entries, prompt, train, batch_size=2, vision_cache_gb=1.0)
     plain = pseudo_label(model, tok, entries, prompt, train, batch_size=2, vision_cache_gb=0.0)
     assert [r["output"] for r in cached] == [r["output"] for r in plain]

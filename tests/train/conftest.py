@@ -92,3 +92,14 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("tinydata"))
+
+
+@pytest.fixture(scope="session")
+def pool_phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12-patient phantom in the pretraining id block (64 px): the pool of the pretraining tests."""
+    from imax.phantom import generate
+    from imax.schema.config.phantom import PhantomConfig
+
+    out = tmp_path_factory.mktemp("pool")
+    generate(PhantomConfig(out=out, patients=12, seed=9001, image_size=64, workers=1, id_block="pretrain"))
+    return out

@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from imax.data import ModelInterface
+from imax.model import make_processor
 from imax.train.logging import read_log
 from imax.train.loop import answer_losses, build_optimizer, token_losses, train
 
@@ -83,11 +85,11 @@ def test_optimizer_holds_exactly_the_trainable_set(run):
 
 def test_token_losses_match_the_model_loss(run):
     from imax.data import TrainCollator, load_entries
-    from imax.model import load_base, num_image_tokens
+    from imax.model import load_base
 
     cfg, _ = run
     model, tok = load_base(cfg.out / "base")
-    collate = TrainCollator(tok, num_image_tokens(model), 32, cfg.data, 96)
+    collate = TrainCollator(ModelInterface.from_processor(make_processor(model, tok)), cfg.data, 96)
     batch = collate(load_entries(cfg.data, "train")[:3])
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                 pixel_values=batch["pixel_values"], labels=batch["labels"])

@@ -26,9 +26,11 @@ def _targets(n: int, rng: np.random.Generator, latent: np.ndarray) -> VisionTarg
     for k in range(len(REGIONS) - 1):
         cx, cy, w = 0.5 + 0.05 * latent[:, 2], 0.5 + 0.02 * latent[:, 0], 0.3 + 0.02 * latent[:, 1]
         boxes[:, 4 * k : 4 * k + 4] = np.stack([cx - w / 2, cy - w / 2, cx + w / 2, cy + w / 2], 1)
-    return VisionTargets(images=[f"i{j}" for j in range(n)], pixels=torch.zeros(n, 1, 4, 4),
-                         findings=torch.zeros(n, len(FINDINGS)), findings_mask=torch.zeros(n, dtype=torch.bool),
-                         edema=torch.full((n,), -1), measures=torch.tensor(np.stack([ctr, cpar], 1), dtype=torch.float32),
+    return VisionTargets(images=[f"i{j}" for j in range(n)], subjects=np.arange(n), pixels=torch.zeros(n, 1, 4, 4),
+                         anatomy=torch.zeros(n, 3, 2, 2), anatomy_known=torch.zeros(n, dtype=torch.bool),
+                         lesions=torch.zeros(n, 1, 2, 2), findings=torch.zeros(n, len(FINDINGS)),
+                         edema=torch.zeros(n, dtype=torch.long),
+                         measures=torch.tensor(np.stack([ctr, cpar], 1), dtype=torch.float32),
                          boxes=torch.tensor(boxes))
 
 
@@ -45,4 +47,6 @@ def test_regression_probes_tell_informative_features_from_noise():
     regions = _regions(feats, t)
     assert regions[REGIONS[0]]["pretrained"]["mean_iou"] > 0.95
     assert regions[REGIONS[0]]["initial"]["mean_iou"] < regions[REGIONS[0]]["pretrained"]["mean_iou"] - 0.2
+    # the mean train box is reported beside the probes: the prior a located feature must beat
+    assert regions[REGIONS[0]]["mean_train_box"]["mean_iou"] < regions[REGIONS[0]]["pretrained"]["mean_iou"]
     assert regions[REGIONS[-1]] == {"train_images": 0, "test_images": 0, "note": "too few images with this box"}

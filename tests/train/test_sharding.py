@@ -89,7 +89,7 @@ def test_sharded_save_writes_the_gathered_weights_and_verify_catches_placeholder
     from imax.model import apply_lora, build_model, load_checkpoint, save_base, train_tokenizer
     from imax.schema.errors import ImaxError
     from imax.train import checkpoint as ckpt
-    from imax.train.loop import build_optimizer, save_checkpoint, verify_saved
+    from imax.train.loop import ARTIFACTS, build_optimizer, save_checkpoint, verify_saved
 
     from .conftest import tiny_config
 
@@ -97,7 +97,7 @@ def test_sharded_save_writes_the_gathered_weights_and_verify_catches_placeholder
     tok = train_tokenizer(["[report] a b c", "heart normal"] * 20, ["[report]"], 300)
     save_base(build_model(cfg.model, tok), tok, tmp_path / "base")
     (tmp_path / "run").mkdir()
-    for name in ("config.yaml", "tasks.json", "data_manifest.json"):
+    for name in set(ARTIFACTS) - {"base.json"}:  # what write_artifacts leaves in a run directory
         (tmp_path / "run" / name).write_text("{}\n")
     (tmp_path / "run" / "base.json").write_text(f'{{"path": "{tmp_path / "base"}"}}')
     model, _ = load_checkpoint(tmp_path / "base")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from imax.data import TrainCollator, load_entries
-from imax.model import apply_lora, build_model, num_image_tokens, train_tokenizer
+from imax.data import ModelInterface, TrainCollator, load_entries
+from imax.model import apply_lora, build_model, make_processor, num_image_tokens, train_tokenizer
 from imax.train import train
 from imax.train.logging import read_log
 from imax.train.loop import answer_losses
@@ -23,7 +23,7 @@ def setup(tiny_data):
                           ("[calculate]", "[caption]", "[multilabel]", "[vqa]"), vocab_size=300)  # fmt: skip
     cfg = tiny_model()
     model = apply_lora(build_model(cfg, tok), cfg.lora).train()
-    collate = TrainCollator(tok, num_image_tokens(model), 32, tiny_data, 96)
+    collate = TrainCollator(ModelInterface.from_processor(make_processor(model, tok)), tiny_data, 96)
     return model, collate, entries
 
 

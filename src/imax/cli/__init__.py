@@ -31,6 +31,7 @@ buys. The study runs on an embedded synthetic chest X-ray phantom by default; po
   imax train --data data/imax --base BASE --out run/
   imax evaluate --model run/checkpoints/final --data data/imax --out eval/
   imax experiment --preset quick --out runs/quick   # the whole study with its report
+  imax ask --model run/ --image xray.png --task rec "heart"   # or predict on a folder, or demo
 
 Every command has --help, --config FILE.yaml and --print-config."""
 
@@ -48,6 +49,9 @@ COMMANDS: dict[str, str] = {
     "pseudo": "imax.cli.pseudo",
     "experiment": "imax.cli.experiment",
     "browse": "imax.cli.browse",
+    "ask": "imax.cli.ask",
+    "predict": "imax.cli.predict",
+    "demo": "imax.cli.demo",
 }
 
 

@@ -1,14 +1,27 @@
-"""Data path: entries (rows) → messages with a mask flag → token ids + labels; images; collators.
+"""Data path: entries (rows) → messages with a mask flag → token ids + labels (the checkpoint's chat
+template); images (the checkpoint's image processor, pad-to-square); collators.
 Imports only ``imax.schema`` (plus torch/transformers/PIL/pyarrow)."""
 
 from imax.data.collate import PromptCollator, TrainCollator, pad_batch
 from imax.data.dataset import EntryDataset, load_entries, read_data_root, read_entries
-from imax.data.images import ImageCache, LoadImaged, load_image, normalize, preprocess, resize
+from imax.data.images import (
+    ImageCache,
+    ImageSpec,
+    LoadImaged,
+    load_image,
+    normalize,
+    pad_to_square,
+    preprocess,
+    resize,
+)
+from imax.data.interface import ModelInterface, processor_image_tokens
 from imax.data.messages import IMAGE_PLACEHOLDER, Message, entry_to_messages, entry_to_prompt
 from imax.data.tokenize import (
     IGNORE_INDEX,
+    ChatTemplate,
+    Encoded,
     SequenceTooLongError,
-    TemplateIds,
+    TemplateError,
     prompt_ids,
     tokenize_messages,
 )
@@ -19,14 +32,18 @@ Collator = TrainCollator
 __all__ = [
     "IGNORE_INDEX",
     "IMAGE_PLACEHOLDER",
+    "ChatTemplate",
     "Collator",
+    "Encoded",
     "EntryDataset",
     "ImageCache",
+    "ImageSpec",
     "LoadImaged",
     "Message",
+    "ModelInterface",
     "PromptCollator",
     "SequenceTooLongError",
-    "TemplateIds",
+    "TemplateError",
     "TrainCollator",
     "entry_to_messages",
     "entry_to_prompt",
@@ -34,7 +51,9 @@ __all__ = [
     "load_image",
     "normalize",
     "pad_batch",
+    "pad_to_square",
     "preprocess",
+    "processor_image_tokens",
     "prompt_ids",
     "read_data_root",
     "read_entries",

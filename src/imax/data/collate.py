@@ -2,7 +2,7 @@
 
 Padding sides are set here explicitly, independent of ``tokenizer.padding_side``: training pads on the
 right (labels -100 there), batched generation pads on the left so every prompt ends at the last column
-and new tokens are appended after ``[/INST]`` for every row.
+and new tokens are appended after the generation prompt for every row.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerFast
 
 from imax.data.images import ImageCache, LoadImaged
+from imax.data.interface import ModelInterface
 from imax.data.messages import entry_to_messages, entry_to_prompt
 from imax.data.tokenize import IGNORE_INDEX, SequenceTooLongError, prompt_ids, tokenize_messages
 
 DEFAULT_CACHE_SIZE = 4096
-"""Resized images kept per collator (4096 x 16 KB = 64 MB at 128 px)."""
+"""Resized grey images kept per collator (4096 x 16 KB = 64 MB at 128 px; 460 MB at 336 px)."""
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], value: int, side: str) -> torch.Tensor:
@@ -42,28 +42,33 @@ def pad_batch(seqs: Sequence[Sequence[int]], value: int, side: str) -> torch.Ten
 class _Base:
     def __init__(
         self,
-        tokenizer: PreTrainedTokenizerFast,
-        num_image_tokens: int,
-        image_size: int,
+        interface: ModelInterface,
         data_root: Path | str,
-        max_length: int,
-        mean: float = 0.5,
-        std: float = 0.5,
+        max_length: int = 0,
         cache: ImageCache | None = None,
     ) -> None:
-        """``cache`` None: a fresh LRU of :data:`DEFAULT_CACHE_SIZE` resized images (each image serves
-        ~7 entries in image-centric data, so most loads hit); ``ImageCache(0)`` disables caching."""
+        """``interface``: the checkpoint's chat template + image spec (:class:`ModelInterface`).
+        ``max_length <= 0``: no limit. ``cache`` None: a fresh LRU of :data:`DEFAULT_CACHE_SIZE` resized
+        images (each image serves ~7 entries in image-centric data, so most loads hit); ``ImageCache(0)``
+        disables caching."""
+        if not isinstance(interface, ModelInterface):
+            raise TypeError(
+                f"collators take a ModelInterface (imax.data.ModelInterface.from_processor), got {type(interface).__name__}"
+            )
+        tokenizer = interface.tokenizer
         if tokenizer.pad_token_id is None:
             raise ValueError("tokenizer has no pad token")
+        self.interface = interface
+        self.template = interface.template
         self.tokenizer = tokenizer
-        self.num_image_tokens = num_image_tokens
-        self.image_size = image_size
+        self.num_image_tokens = interface.num_image_tokens
+        self.image_size = interface.image.size
         self.max_length = max_length
         cache = ImageCache(DEFAULT_CACHE_SIZE) if cache is None else cache
-        self.images = LoadImaged(data_root, image_size, key="image", mean=mean, std=std, cache=cache)
+        self.images = LoadImaged(data_root, interface.image, key="image", cache=cache)
 
     def pixels(self, entries: Sequence[Mapping[str, Any]]) -> torch.Tensor:
-        """float32 (B, 1, S, S): the entries' images, loaded, resized and normalised."""
+        """float32 (B, C, S, S): the entries' images, padded to square, resized and normalised."""
         return torch.from_numpy(np.stack([self.images.array(e["image"]) for e in entries]))
 
     @staticmethod
@@ -74,11 +79,11 @@ class _Base:
 
 class TrainCollator(_Base):
     """``entries → {input_ids, attention_mask, labels: long (B, L) right-padded; pixel_values: float32
-    (B, 1, S, S); task, id, image: list[str]}``. Padding has attention 0 and label -100."""
+    (B, C, S, S); task, id, image: list[str]}``. Padding has attention 0 and label -100."""
 
     def __call__(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pairs = [
-            tokenize_messages(entry_to_messages(e), self.tokenizer, self.num_image_tokens, self.max_length)
+            tokenize_messages(entry_to_messages(e), self.template, self.max_length)
             for e in entries
         ]
         ids = [p[0] for p in pairs]
@@ -92,14 +97,14 @@ class TrainCollator(_Base):
 
 
 class PromptCollator(_Base):
-    """``entries → {input_ids, attention_mask: long (B, L) LEFT-padded prompts ending in [/INST];
-    pixel_values: float32 (B, 1, S, S); task, id, image, response: list[str]}`` (response = reference
+    """``entries → {input_ids, attention_mask: long (B, L) LEFT-padded prompts ending in the template's generation prompt;
+    pixel_values: float32 (B, C, S, S); task, id, image, response: list[str]}`` (response = reference
     answer)."""
 
     def __call__(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        ids = [prompt_ids(entry_to_prompt(e), self.tokenizer, self.num_image_tokens) for e in entries]
+        ids = [prompt_ids(entry_to_prompt(e), self.template) for e in entries]
         for e, s in zip(entries, ids, strict=True):
-            if len(s) > self.max_length:
+            if 0 < self.max_length < len(s):
                 raise SequenceTooLongError(
                     f"entry {e.get('id')!r}: prompt of {len(s)} tokens exceeds max_length={self.max_length}"
                 )

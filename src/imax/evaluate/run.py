@@ -261,10 +261,10 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
 
     Returns the metrics.json content. METEOR's JVM is started once here and reused for the evaluation.
     """
-    from imax.data import PromptCollator, load_entries, read_data_root
+    from imax.data import ModelInterface, PromptCollator, load_entries, read_data_root
     from imax.evaluate.decode import fast_path_supported  # torch only when a model is evaluated
     from imax.evaluate.generate import encode_images, generate_predictions
-    from imax.model import num_image_tokens
+    from imax.model import load_processor, num_image_tokens
     from imax.tasks import TASKS
 
     entries = select_entries(load_entries(cfg.data, cfg.split), cfg.tasks, cfg.max_samples, cfg.seed)
@@ -276,10 +276,13 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         raise MissingPathError(f"--baseline-data {baseline_dir}: no entries.parquet (a built dataset whose "
                                "train split fits the trivial baselines)")
     model, tokenizer = load_for_eval(cfg.model, cfg.base, cfg.dtype)
-    image_size = cfg.image_size or int(model.config.vision_config.image_size)
-    collate = PromptCollator(
-        tokenizer, num_image_tokens(model), image_size, read_data_root(cfg.data), cfg.max_length
+    # The checkpoint's own processor: chat template, image token count, image preprocessing.
+    interface = ModelInterface.from_processor(
+        load_processor(cfg.base if cfg.base is not None else cfg.model, model), num_image_tokens(model)
     )
+    if cfg.image_size and cfg.image_size != interface.image.size:
+        raise ImaxError(f"--image-size {cfg.image_size} differs from the checkpoint's input side {interface.image.size}")
+    collate = PromptCollator(interface, read_data_root(cfg.data), cfg.max_length)
     start = time.perf_counter()
     cache, no_cache = encode_images(model, entries, collate, cfg.batch_size, cfg.vision_cache_gb)
     predictions = generate_predictions(

@@ -78,14 +78,14 @@ def _state(ckpt: Path) -> dict[str, Any]:
 def _max_length(ckpt: Path) -> int:
     from imax.model import checkpoint_config
 
-    return int(checkpoint_config(ckpt).get("max_length", 512))
+    return int(checkpoint_config(ckpt).get("max_length", 0))  # 0: no limit (a run records its resolved value)
 
 
 def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dict[str, Any]]:
     """Spectra at ``cfg.checkpoints`` of ``run_dir`` on the probe set of ``data_dir``; writes the JSON
     (``cfg.out`` or ``RUN/fisher.json``) and returns its records (schema in the module docstring)."""
-    from imax.data import TrainCollator, load_entries, read_data_root
-    from imax.model import num_image_tokens
+    from imax.data import ModelInterface, TrainCollator, load_entries, read_data_root
+    from imax.model import load_processor, num_image_tokens
 
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     ckpts = [(name, checkpoint_dir(run_dir, name)) for name in cfg.checkpoints]  # fail before any work
@@ -94,15 +94,10 @@ def fisher_for_run(run_dir: Path, data_dir: Path, cfg: FisherConfig) -> list[dic
     data_root = read_data_root(data_dir)
     records: list[dict[str, Any]] = []
     for name, ckpt in ckpts:
-        model, tokenizer = load_checkpoint(ckpt, cfg.dtype)
+        model, _tokenizer = load_checkpoint(ckpt, cfg.dtype)
         core = model.get_base_model() if hasattr(model, "get_base_model") else model
-        collate = TrainCollator(
-            tokenizer,
-            num_image_tokens(core),
-            core.config.vision_config.image_size,
-            data_root,
-            _max_length(ckpt),
-        )
+        interface = ModelInterface.from_processor(load_processor(ckpt, core), num_image_tokens(core))
+        collate = TrainCollator(interface, data_root, _max_length(ckpt))
         res = fisher_spectrum(
             model,
             probe,

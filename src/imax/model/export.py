@@ -1,8 +1,10 @@
-"""Export a fine-tuned model: LoRA merged into the weights, loadable by plain transformers.
+"""Export a fine-tuned model: LoRA merged into the weights, saved with the base's tokenizer, processor and
+chat template, so ``AutoProcessor`` + ``LlavaForConditionalGeneration`` load it with no imax code.
 
 Checkpoints read here are those ``imax.train`` writes (:mod:`imax.model.checkpoint`): a LoRA checkpoint
 (``adapter/`` + ``base.json``) is merged into its base; a full fine-tune (``model/``) is written as is. The
-checkpoint's artifacts (config.yaml, tasks.json, data_manifest.json) are copied beside the export.
+checkpoint's artifacts (config.yaml, tasks.json, data_manifest.json, interface.json) are copied beside the
+export, and so is the checkpoint's processor (image processor + chat template).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import shutil
 from pathlib import Path
 
 from peft import PeftModel
-from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast
+from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast, ProcessorMixin
 
-from imax.model.build import save_base
+from imax.model.build import load_processor, save_base
 from imax.model.checkpoint import (
     CheckpointKindError,
     base_path_of,
@@ -23,12 +25,17 @@ from imax.model.checkpoint import (
     load_checkpoint,
 )
 
-ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json")
-"""Files copied from a checkpoint beside its export (resolved config, task table, data manifest)."""
+ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json", "interface.json")
+"""Files copied from a checkpoint beside its export (resolved config, task table, data manifest, the
+model interface: chat template, image-token count, image preprocessing and its pad-to-square geometry)."""
 
 
 def merge_and_save(
-    peft_model: PeftModel, tokenizer: PreTrainedTokenizerFast, out: Path, inplace: bool = False
+    peft_model: PeftModel,
+    tokenizer: PreTrainedTokenizerFast,
+    out: Path,
+    inplace: bool = False,
+    processor: ProcessorMixin | None = None,
 ) -> LlavaForConditionalGeneration:
     """Fold the LoRA deltas and the trained projector copy into a plain LLaVA model and save it to ``out``.
 
@@ -43,6 +50,8 @@ def merge_and_save(
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if processor is not None:  # image processor + processor config + chat template: AutoProcessor loads `out`
+        processor.save_pretrained(out)
     return merged
 
 
@@ -61,14 +70,18 @@ def export_checkpoint(checkpoint: Path, out: Path, base: Path | None = None, mer
             "checkpoint: nothing to merge or export"
         )
     model, tokenizer = load_checkpoint(checkpoint, base)
+    # The checkpoint's own processor (image processor, chat template; a LoRA run's is its base's)
+    # travels with the export, so AutoProcessor loads it.
+    processor = load_processor(base if base is not None and kind == "lora" else checkpoint, model)
     if kind == "full":
-        save_base(model, tokenizer, out)
+        save_base(model, tokenizer, out, processor=processor)
     elif merge:
-        merge_and_save(model, tokenizer, out, inplace=True)
+        merge_and_save(model, tokenizer, out, inplace=True, processor=processor)
     else:
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
+        processor.save_pretrained(out / "adapter")
         base_dir = base if base is not None else base_path_of(checkpoint)
         (out / "base.json").write_text(json.dumps({"path": str(Path(base_dir).resolve())}, indent=2))
     for name in ARTIFACTS:

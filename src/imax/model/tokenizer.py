@@ -23,6 +23,16 @@ INST_CLOSE: Final = "[/INST]"
 BASE_SPECIALS: Final[tuple[str, ...]] = (UNK, BOS, EOS, PAD, IMAGE_TOKEN, INST_OPEN, INST_CLOSE)
 """Fixed specials, in id order 0..6 (LLaMA order for unk/bos/eos); the caller's task tokens follow."""
 
+TINY_CHAT_TEMPLATE: Final = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '[INST]' + message['content'] + '[/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+)
+"""Chat template of the tokenizers trained here: LLaMA-2's ``<s>[INST] user [/INST] answer </s>`` with the
+markers as single special ids and no separating spaces (each space would be one more token). It is saved
+with the tokenizer and read back like any checkpoint's template (``imax.data.ChatTemplate``)."""
+
 
 def train_tokenizer(
     corpus: Iterable[str],
@@ -71,7 +81,8 @@ def train_tokenizer(
         padding_side=padding_side,
         model_max_length=model_max_length,
     )
-    check_tokenizer(wrapped, extra)
+    wrapped.chat_template = TINY_CHAT_TEMPLATE
+    check_tokenizer(wrapped, [*BASE_SPECIALS, *extra])
     return wrapped
 
 
@@ -83,9 +94,14 @@ def special_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
     return ids[0]
 
 
-def check_tokenizer(tokenizer: PreTrainedTokenizerFast, special_tokens: Sequence[str] = ()) -> None:
-    """Raise unless every imax special (and each of ``special_tokens``) is one id and pad != eos."""
-    for token in (*BASE_SPECIALS, *special_tokens):
+def check_tokenizer(
+    tokenizer: PreTrainedTokenizerFast, special_tokens: Sequence[str] = (), image_token: str = IMAGE_TOKEN
+) -> None:
+    """Raise unless ``image_token`` (and each of ``special_tokens``) is one id and pad != eos.
+
+    Any checkpoint's tokenizer passes with its own image token; the chat layout is its template's
+    business (a Llama tokenizer's ``[INST]`` is several ordinary tokens, and that is fine)."""
+    for token in (image_token, *special_tokens):
         special_id(tokenizer, token)
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise ValueError("tokenizer needs a pad token distinct from eos (batched generation masks pads)")

@@ -182,3 +182,51 @@ def zone_centre(fr: Frontal, side: str, zone: str) -> tuple[float, float]:
     top, dome = fr.y_top, fr.domes[1 if side == "left" else 0]
     frac = {"upper": 0.22, "middle": 0.5, "lower": 0.8}[zone]
     return float(xm), float(top + frac * (dome - top))
+
+
+def pose_matrix(g: dict[str, float]) -> np.ndarray:
+    """(2, 3) affine ``[A | b]`` taking canvas units to image units: ``p_img = A @ p + b``.
+
+    The anatomy is drawn on a patient-centred canvas; the radiograph sees it through the acquisition's
+    pose (``ImageSpec.geometry`` keys, all optional, identity when absent): ``scale`` (patient size
+    against the field of view: > 1 fills more of the detector), ``rot`` (in-plane rotation in degrees,
+    positive turns the patient's head toward the image right), ``tx, ty`` (centring error, image units).
+    The canvas centre (0.5, 0.5) maps to ``(0.5 + tx, 0.5 + ty)``.
+    """
+    s = float(g.get("scale", 1.0))
+    th = np.deg2rad(float(g.get("rot", 0.0)))
+    a = s * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    c = np.array([0.5, 0.5])
+    b = c + np.array([float(g.get("tx", 0.0)), float(g.get("ty", 0.0))]) - a @ c
+    return np.concatenate([a, b[:, None]], axis=1)
+
+
+def posed(poly: Poly, m: np.ndarray) -> Poly:
+    """``poly`` (K, 2) in canvas units → image units under the pose ``m`` (:func:`pose_matrix`)."""
+    return np.asarray(poly) @ m[:, :2].T + m[:, 2]
+
+
+def posed_box(box: list[float], m: np.ndarray, size: int) -> list[float] | None:
+    """A pixel xyxy ``box`` on the canvas → the pixel box enclosing its posed corners, clipped to the
+    image; None when nothing of it is left inside the image."""
+    x1, y1, x2, y2 = (c / size for c in box)
+    pts = posed(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]), m)
+    lo, hi = np.clip(pts.min(axis=0), 0, 1) * size, np.clip(pts.max(axis=0), 0, 1) * size
+    if hi[0] <= lo[0] or hi[1] <= lo[1]:
+        return None
+    return [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
+
+
+def posed_frontal(fr: Frontal, m: np.ndarray) -> Frontal:
+    """The outlines of ``fr`` as the posed radiograph shows them (masks, landmarks and CTR use these)."""
+    def pt(p: tuple[float, float]) -> tuple[float, float]:
+        q = posed(np.array([p]), m)[0]
+        return float(q[0]), float(q[1])
+
+    return Frontal(
+        right_lung=posed(fr.right_lung, m), left_lung=posed(fr.left_lung, m), heart=posed(fr.heart, m),
+        x_c=pt((fr.x_c, 0.5))[0], hila=(pt(fr.hila[0]), pt(fr.hila[1])),
+        domes=(pt((fr.x_c, fr.domes[0]))[1], pt((fr.x_c, fr.domes[1]))[1]),
+        cps=(pt(fr.cps[0]), pt(fr.cps[1])), y_top=pt((fr.x_c, fr.y_top))[1], carina=pt(fr.carina),
+        knob=pt(fr.knob), med_hw=fr.med_hw * float(np.sqrt(abs(np.linalg.det(m[:, :2])))),
+    )

@@ -272,7 +272,7 @@ def _split_of(u: float, cfg: PhantomConfig) -> str:
 
 def sample_cohort(cfg: PhantomConfig) -> list[Patient]:
     """Draw every patient, study, image and finding (deterministic in ``cfg.seed``)."""
-    sids = subject_ids(cfg.seed, cfg.patients)
+    sids = subject_ids(cfg.seed, cfg.patients, cfg.id_block)
     patients: list[Patient] = []
     n_studies_total = 0
     for i, sid in enumerate(sids):
@@ -332,18 +332,55 @@ def sample_cohort(cfg: PhantomConfig) -> list[Patient]:
         patients.append(p)
     # Ids are drawn after the cohort so that every id is unique across the whole phantom.
     all_studies = [s for p in patients for s in p.studies]
-    stids = study_ids(cfg.seed, len(all_studies))
+    stids = study_ids(cfg.seed, len(all_studies), cfg.id_block)
     index = 0
     for s, stid in zip(all_studies, stids, strict=True):
         s.study_id = stid
         for im in s.images:
             im.study_id = stid
             im.index = index
-            im.dicom_id = dicom_id(cfg.seed, index)
+            im.dicom_id = dicom_id(cfg.seed, index, cfg.id_block)
             im.path = image_path(im.subject_id, stid, im.dicom_id)
             index += 1
     _assign_bad_masks(cfg, patients)
+    _assign_pose(cfg, patients)
     return patients
+
+
+POSE: dict[str, dict[str, float]] = {
+    # Acquisition variation per projection (standard deviations unless named otherwise). Portable AP films
+    # are taken at the bedside: centred and collimated less carefully, the patient often rotated or
+    # slumped, and less deeply inspired; PA films are taken standing at a wall detector by a technologist.
+    # Values give lung-box spreads and mean-box IoUs in the range measured on real radiographs
+    # (docs/phantom-geometry.md; checked by tests/phantom/test_geometry.py).
+    "PA": {"log_scale": 0.055, "rot": 2.5, "shift_x": 0.036, "shift_y": 0.025, "inspiration": 0.02,
+           "collimation_p": 0.35},  # collimation_p: about the share of films with a band
+    "AP": {"log_scale": 0.07, "rot": 4.0, "shift_x": 0.045, "shift_y": 0.035, "inspiration": 0.025,
+           "collimation_p": 0.5},
+}
+"""Pose spreads by view; laterals use the PA row."""
+
+
+def _assign_pose(cfg: PhantomConfig, patients: list[Patient]) -> None:
+    """Draw each image's acquisition pose (patient size against the field of view, rotation, centring,
+    inspiration depth, collimation) into its geometry (keys read by ``anatomy.pose_matrix``,
+    ``anatomy.frontal`` and ``render``).
+
+    Drawn from a stream of its own, keyed by the image index, so the cohort's findings, ids and every
+    other draw are those of a phantom without pose variation.
+    """
+    for im in (im for p in patients for s in p.studies for im in s.images):
+        r = np.random.default_rng([cfg.seed, 13, im.index])
+        k = POSE["AP" if im.view == "AP" else "PA"]
+        g = im.geometry
+        g["scale"] = float(np.exp(np.clip(r.normal(0, k["log_scale"]), -2.5 * k["log_scale"], 2.5 * k["log_scale"])))
+        g["rot"] = float(np.clip(r.normal(0, k["rot"]), -3 * k["rot"], 3 * k["rot"]))
+        g["tx"] = float(np.clip(r.normal(0, k["shift_x"]), -0.1, 0.1))
+        g["ty"] = float(np.clip(r.normal(0, k["shift_y"]), -0.1, 0.1))
+        # Depth of inspiration moves both hemidiaphragms together (the lungs' lower edge).
+        g["dome_r"] = g["dome_r"] + float(np.clip(r.normal(0, k["inspiration"]), -0.07, 0.07))
+        for side in ("col_l", "col_r", "col_t", "col_b"):
+            g[side] = float(r.uniform(0.01, 0.05)) if r.random() < k["collimation_p"] / 4 else 0.0
 
 
 def _assign_bad_masks(cfg: PhantomConfig, patients: list[Patient]) -> None:

@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from imax.phantom import labels, reports, rle, truth, vqa
+from imax.phantom import captions, labels, reports, rle, truth, vqa
 from imax.phantom.cohort import ImageSpec, Patient, all_images, sample_cohort
 from imax.phantom.render import render
-from imax.phantom.writers import cardiomegaly, chexmask, cxrlt, edema, mimic
+from imax.phantom.writers import cardiomegaly, chexmask, cxrlt, edema, mimic, write_csv
 from imax.phantom.writers import vqa as vqa_writer
 from imax.schema.config.phantom import PhantomConfig
 from imax.schema.errors import ImaxError
+
+DESCRIPTIONS = "descriptions.csv"
+"""Free-text description per frontal image (:mod:`imax.phantom.captions`), relative to the phantom root."""
 
 
 @dataclass
@@ -185,6 +189,11 @@ def generate(cfg: PhantomConfig) -> PhantomSummary:
 
     # ---- MIMIC-CXR-VQA ----------------------------------------------------------------------------
     rows.update(_vqa(cfg, patients, results, extra, out))
+
+    # ---- free-text descriptions (the pretraining captions; not a task source) ----------------------
+    desc = [(im.dicom_id, captions.describe(im, results[im.index].get("ctr"), np.random.default_rng([cfg.seed, 14, im.index])))
+            for im in images if im.frontal]
+    rows[DESCRIPTIONS] = write_csv(pd.DataFrame(desc, columns=["dicom_id", "description"]), out / DESCRIPTIONS)
 
     # ---- truth, summary, preview ------------------------------------------------------------------
     df = truth.truth_rows(patients, results, extra)

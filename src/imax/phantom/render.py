@@ -219,10 +219,55 @@ def _to_display(a: np.ndarray, gamma: float) -> np.ndarray:
     return lut[q]
 
 
+def _warp(a: np.ndarray, m: np.ndarray, order: int, mode: str = "nearest", cval: float = 0.0) -> np.ndarray:
+    """Resample the (n, n) canvas array ``a`` as the posed image sees it (pose ``m``, :func:`anatomy.pose_matrix`).
+
+    Output pixel (r, c) with centre (u, v) = ((c + .5)/n, (r + .5)/n) reads the canvas at
+    ``A⁻¹((u, v) − b)``; in (row, col) index space that is one affine map, done by scipy in one pass.
+    ``mode="nearest"`` continues the canvas's (smooth) edge where the field of view is wider than it.
+    """
+    if np.allclose(m, [[1, 0, 0], [0, 1, 0]]):
+        return a
+    n = a.shape[0]
+    inv = np.linalg.inv(m[:, :2])
+    swap = np.array([[0, 1], [1, 0]])
+    inv_rc = swap @ inv @ swap
+    b_rc = swap @ m[:, 2]
+    offset = inv_rc @ (np.full(2, 0.5) - n * b_rc) - 0.5
+    return ndimage.affine_transform(a, inv_rc, offset=offset, order=order, mode=mode, cval=cval)
+
+
+def _pose_and_collimate(a_mid: np.ndarray, dev: np.ndarray | None, g: dict[str, float]
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Apply the acquisition pose to the mid-resolution attenuation and the full-resolution device layer,
+    then the collimator: unexposed bands (``col_l, col_r, col_t, col_b``, image units) read as dense."""
+    m = anatomy.pose_matrix(g)
+    a_mid = _warp(a_mid, m, order=1)
+    if dev is not None:
+        dev = _warp(dev, m, order=1, mode="constant").astype(np.uint8)
+    n = a_mid.shape[0]
+    bands = [round(float(g.get(k, 0.0)) * n) for k in ("col_l", "col_r", "col_t", "col_b")]
+    if any(bands):
+        a_mid = a_mid.copy()
+        hi = float(a_mid.max())
+        left, right, top, bottom = bands
+        if left:
+            a_mid[:, :left] = hi
+        if right:
+            a_mid[:, n - right :] = hi
+        if top:
+            a_mid[:top] = hi
+        if bottom:
+            a_mid[n - bottom :] = hi
+    return a_mid, dev
+
+
 def _finish(a_mid: np.ndarray, dev: np.ndarray | None, rng: np.random.Generator, g: dict[str, float],
             s: int) -> np.ndarray:
     """(M, M) attenuation → (S, S) uint8: display mapping at mid resolution (everything there is smooth
-    at full scale), one ×2 resize in uint8, then full-resolution metal and quantum noise in int16."""
+    at full scale), one ×2 resize in uint8, then full-resolution metal and quantum noise in int16.
+    Both layers are posed first (:func:`_pose_and_collimate`), so the noise is the detector's, unposed."""
+    a_mid, dev = _pose_and_collimate(a_mid, dev, g)
     mid = _to_display(a_mid, g["gamma"])
     out = np.asarray(Image.fromarray(mid).resize((s, s), Image.Resampling.BILINEAR)).astype(np.int16)
     tile = _noise_tile(s)
@@ -252,13 +297,18 @@ def _render_frontal(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     s, f, g = spec.size, spec.findings, spec.geometry
     m, lo = s // 2, s // 4
     fr = anatomy.frontal(g, f)
+    # Everything below is drawn on the patient-centred canvas; the pose (size against the field of view,
+    # rotation, centring) maps it to the radiograph: pixels by resampling in _finish, masks, landmarks
+    # and boxes through the same affine map, so they always agree.
+    pose = anatomy.pose_matrix(g)
+    seen = anatomy.posed_frontal(fr, pose)
     boxes: dict[str, list[float]] = {}
 
     # ---- full-resolution masks (CheXmask / CTR come from these) --------------------------------
-    heart_full = _poly_mask([fr.heart], s) > 0
+    heart_full = _poly_mask([seen.heart], s) > 0
     masks = {
-        "right_lung": (_poly_mask([fr.right_lung], s) > 0) & ~heart_full,
-        "left_lung": (_poly_mask([fr.left_lung], s) > 0) & ~heart_full,
+        "right_lung": (_poly_mask([seen.right_lung], s) > 0) & ~heart_full,
+        "left_lung": (_poly_mask([seen.left_lung], s) > 0) & ~heart_full,
         "heart": heart_full,
     }
 
@@ -497,9 +547,11 @@ def _render_frontal(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
 
     # ---- full resolution: devices, quantum noise, display ---------------------------------------
     img = _finish(a_mid, _devices(fr, f, s, boxes), rng, g, s)
+    posed_boxes = {k: anatomy.posed_box(b, pose, s) for k, b in boxes.items()}
+    boxes = {k: b for k, b in posed_boxes.items() if b is not None}  # a finding posed out of view has no box
     if masks["heart"].any():
         boxes["cardiac silhouette"] = _box_of(masks["heart"], 1, s) or []
-    return Rendered(img, masks, boxes, _landmarks(fr, s))
+    return Rendered(img, masks, boxes, _landmarks(seen, s))
 
 
 def _render_lateral(spec: ImageSpec, rng: np.random.Generator) -> Rendered:

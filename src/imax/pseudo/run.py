@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 
-from imax.data import PromptCollator, TrainCollator, read_data_root
+from imax.data import ModelInterface, PromptCollator, TrainCollator, read_data_root
 from imax.evaluate.run import load_for_eval
-from imax.model import checkpoint_kind, num_image_tokens
+from imax.model import checkpoint_kind, load_processor, num_image_tokens
 from imax.pseudo.dataset import write_pseudo_dataset
 from imax.pseudo.label import confidence_thresholds, derive_reg, keep_confident, pseudo_label, query_entries
 from imax.pseudo.quality import pseudo_quality
@@ -72,11 +72,11 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
 
     model, tokenizer = load_for_eval(stage1 / "checkpoints" / "final", dtype=cfg.train.dtype)
     tokenizer.padding_side = "left"
-    size = int(model.config.vision_config.image_size)
-    n_img = num_image_tokens(model)
+    interface = ModelInterface.from_processor(
+        load_processor(stage1 / "checkpoints" / "final", model), num_image_tokens(model))
     root = read_data_root(data)
-    prompt = PromptCollator(tokenizer, n_img, size, root, cfg.train.max_length)
-    scorer = TrainCollator(tokenizer, n_img, size, root, cfg.train.max_length)
+    prompt = PromptCollator(interface, root, cfg.train.max_length)
+    scorer = TrainCollator(interface, root, cfg.train.max_length)
     generated = pseudo_label(model, tokenizer, todo, prompt, scorer, cfg.batch_size,
                              vision_cache_gb=cfg.train.vision_cache_gb)
     thresholds = confidence_thresholds(generated, cfg.min_confidence, cfg.keep_fraction)

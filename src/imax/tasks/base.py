@@ -38,6 +38,12 @@ class TaskSpec:
     """Metric names reported by ``imax.evaluate`` for this task, primary metric first."""
     max_new_tokens: int
     """Generation budget for an answer of this task."""
+    query_from_argument: Callable[[str | None, tuple[int, int]], Payload]
+    """(user's TEXT argument or None, image (width, height)) → query payload, for ``imax ask`` /
+    ``predict`` / ``demo`` on a user's own image. Raises :class:`imax.schema.errors.ImaxError` (one
+    line) for a missing, unexpected or invalid argument (e.g. a box outside the image)."""
+    argument_help: str
+    """What TEXT means for this task, one line (``""`` when the task takes no argument)."""
     trivial_baseline: Callable[[Sequence[Pair]], Predictor]
     """Train (query, answer) pairs → a predictor (query → answer payload) that answers from the train
     split's answers, reading the prompt where the task allows, never the image: the floor a model that

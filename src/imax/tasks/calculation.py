@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from imax.schema.errors import ImaxError
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor
 from imax.tasks.text import first_number
@@ -18,6 +19,13 @@ MEASURES: dict[str, str] = {
     "ctr": "cardiothoracic ratio (CTR)",
     "cpar": "cardiopulmonary area ratio (CPAR)",
 }
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    measure = (text or "ctr").strip().lower() or "ctr"
+    if measure not in MEASURES:
+        raise ImaxError(f"task 'calculation': unknown measure {text!r}; choose from {', '.join(MEASURES)}")
+    return {"measure": measure}
 
 
 def _fields(query: Mapping[str, Any]) -> dict[str, str]:
@@ -72,6 +80,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("mae", "rmse", "acc_within_0.05", "cardiomegaly_accuracy", "cardiomegaly_f1"),
     max_new_tokens=8,
+    query_from_argument=_query,
+    argument_help="the measure: ctr (default) or cpar",
     trivial_baseline=_trivial,
     trivial_rule="median train value per measure (CTR, CPAR)",
     description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",

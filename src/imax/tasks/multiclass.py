@@ -12,7 +12,7 @@ from typing import Any
 from imax.schema.records import EDEMA_GRADES
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, majority
-from imax.tasks.text import normalise_phrase
+from imax.tasks.text import no_argument, normalise_phrase
 
 _GRADE = re.compile(r"(?<![\d.])([0-3])(?![\d.])")
 _BY_NAME = {name: grade for grade, name in EDEMA_GRADES.items()} | {"none": 0, "normal": 0}
@@ -57,6 +57,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("accuracy", "macro_f1", "quadratic_kappa"),
     max_new_tokens=12,
+    query_from_argument=no_argument("multiclass", {"label_space": "edema_severity"}),
+    argument_help="",
     trivial_baseline=_trivial,
     trivial_rule="majority train edema grade",
     description="Edema severity grades of the MIMIC-CXR pulmonary edema severity dataset.",

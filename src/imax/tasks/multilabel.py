@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from imax.schema.errors import ImaxError
 from imax.schema.records import CHEXPERT14, CXRLT26
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, group_majority, majority
@@ -26,6 +27,13 @@ _LOOKUP = {space: {normalise_phrase(lbl): lbl for lbl in labels} for space, labe
 
 def _fields(query: Mapping[str, Any]) -> dict[str, str]:
     return {"space": SPACE_NAMES[query["label_space"]]}
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    space = (text or "chexpert14").strip().lower() or "chexpert14"
+    if space not in LABEL_SPACES:
+        raise ImaxError(f"task 'multilabel': unknown label space {text!r}; choose from {', '.join(LABEL_SPACES)}")
+    return {"label_space": space}
 
 
 def _sorted_labels(query: Mapping[str, Any], labels: list[str]) -> list[str]:
@@ -82,6 +90,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("macro_f1", "micro_f1"),
     max_new_tokens=48,
+    query_from_argument=_query,
+    argument_help="the label space: chexpert14 (default) or cxrlt26",
     trivial_baseline=_trivial,
     trivial_rule="most frequent train finding set per label space",
     description="Findings from CheXpert-labeler (14) or CXR-LT 2023 (26) labels.",

@@ -16,7 +16,7 @@ import numpy as np
 from imax.schema.box import GRID, Box, box_to_text, boxes_in_text
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
-from imax.tasks.text import normalise_phrase
+from imax.tasks.text import normalise_phrase, required
 
 
 def canvas(query: Mapping[str, Any]) -> tuple[int, int]:
@@ -34,6 +34,12 @@ def payload_box(payload: Mapping[str, Any]) -> Box:
 
 def box_payload(box: Box) -> Payload:
     return {"box": [box.x1, box.y1, box.x2, box.y2], "size": [box.width, box.height]}
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    # The image size makes the parsed box come back in the user's pixels (see ``canvas``).
+    phrase = normalise_phrase(required("rec", text, "the region or phrase to locate, e.g. 'heart'"))
+    return {"phrase": phrase, "size": [int(image_size[0]), int(image_size[1])]}
 
 
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
@@ -85,6 +91,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("mean_iou", "acc_iou50", "acc_iou75"),
     max_new_tokens=24,
+    query_from_argument=_query,
+    argument_help="the region or phrase to locate, e.g. heart, left lung",
     trivial_baseline=_trivial,
     trivial_rule="mean train box of the queried region",
     description="Boxes of heart, left lung, right lung and both lungs (CheXmask).",

@@ -6,14 +6,32 @@ shows the box on the 0–100 grid; the response is the phrase, lower-case.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imax.schema.box import box_to_text
+from imax.schema.box import Box, box_to_text
+from imax.schema.errors import ImaxError
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
-from imax.tasks.rec import payload_box
-from imax.tasks.text import normalise_phrase
+from imax.tasks.rec import box_payload, payload_box
+from imax.tasks.text import normalise_phrase, required
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    raw = required("reg", text, "a box x1,y1,x2,y2 in pixels of the image")
+    w, h = int(image_size[0]), int(image_size[1])
+    try:
+        x1, y1, x2, y2 = (float(v) for v in re.split(r"[,\s]+", raw.strip("()[] ")))
+    except ValueError:
+        raise ImaxError(f"task 'reg': box {text!r} is not four numbers x1,y1,x2,y2 (pixels)") from None
+    if not (x1 < x2 and y1 < y2):
+        raise ImaxError(f"task 'reg': box {text!r} is empty or inverted (need x1 < x2 and y1 < y2)")
+    if x1 < 0 or y1 < 0 or x2 > w or y2 > h:
+        raise ImaxError(
+            f"task 'reg': box {text!r} is outside the {w}x{h} image (need 0 <= x1 < x2 <= {w}, 0 <= y1 < y2 <= {h})"
+        )
+    return box_payload(Box(x1, y1, x2, y2, w, h))
 
 
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
@@ -66,6 +84,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("accuracy", "bleu_4", "rouge_l"),
     max_new_tokens=12,
+    query_from_argument=_query,
+    argument_help="a box x1,y1,x2,y2 in pixels of the image",
     trivial_baseline=_trivial,
     trivial_rule="region whose mean train box best overlaps the query box",
     description="Region names for CheXmask boxes (heart, left lung, right lung, both lungs).",

@@ -10,7 +10,7 @@ from typing import Any
 
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, majority
-from imax.tasks.text import squash
+from imax.tasks.text import no_argument, squash
 
 
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
@@ -48,6 +48,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("ce_f1_micro", "ce_f1_macro", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"),
     max_new_tokens=128,
+    query_from_argument=no_argument("report", {}),
+    argument_help="",
     trivial_baseline=_trivial,
     trivial_rule="most frequent train report",
     description="Findings text of the MIMIC-CXR report (impression fallback).",

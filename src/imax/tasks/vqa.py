@@ -11,13 +11,18 @@ from typing import Any
 
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, group_majority, majority
-from imax.tasks.text import normalise_phrase, split_list, squash
+from imax.tasks.text import normalise_phrase, required, split_list, squash
 
 EMPTY = "none"
 
 
 def _answers(values: list[str]) -> list[str]:
     return sorted({normalise_phrase(v) for v in values if normalise_phrase(v)})
+
+
+def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
+    # A user's free question has no MIMIC-Ext-VQA template type; the type fields stay empty.
+    return {"question": required("vqa", text, "the question"), "content_type": "", "semantic_type": ""}
 
 
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
@@ -78,6 +83,8 @@ SPEC = TaskSpec(
     canonical=_canonical,
     metrics=("accuracy",),
     max_new_tokens=24,
+    query_from_argument=_query,
+    argument_help="the question, e.g. is there cardiomegaly?",
     trivial_baseline=_trivial,
     trivial_rule="majority train answer per question (then per content/semantic type)",
     description="Template questions on anatomy, attributes, presence, abnormality, plane, gender, size.",

@@ -55,7 +55,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.utils.data import DataLoader
 
-from imax.data import ImageCache, TrainCollator, load_entries
+from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
     build_model,
@@ -64,6 +64,7 @@ from imax.model import (
     checkpoint_kind,
     image_inputs,
     load_base,
+    load_processor,
     locate_model,
     meta_model,
     num_image_tokens,
@@ -83,7 +84,7 @@ from imax.train.schedule import lr_at, warmup_steps
 from imax.train.vision_cache import build_vision_cache
 
 IGNORE = -100
-ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json")
+ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "interface.json")
 FISHER_NAMES = ("initial", "early", "mid", "late")
 
 
@@ -333,10 +334,15 @@ def verify_saved(
             raise ImaxError(f"{folder / 'adapter'}: {key} differs from the trained tensor in trainable.safetensors")
 
 
-def write_artifacts(cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any]) -> None:
-    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` into ``OUT``."""
+def write_artifacts(
+    cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any], interface: ModelInterface | None = None
+) -> None:
+    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` (and ``interface.json``: the
+    checkpoint's chat template, image token count and image preprocessing) into ``OUT``."""
     from imax.tasks import TASKS
 
+    if interface is not None:
+        ckpt.write_json(cfg.out / "interface.json", interface.describe())
     save_yaml(cfg, cfg.out / "config.yaml")
     ckpt.write_json(cfg.out / "tasks.json", {name: spec.describe() for name, spec in TASKS.items()})
     ckpt.write_json(
@@ -356,6 +362,7 @@ def save_checkpoint(
     names: list[str],
     state: dict[str, Any],
     tokenizer: Any = None,
+    processor: Any = None,
 ) -> Path:
     """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part).
 
@@ -373,7 +380,7 @@ def save_checkpoint(
         if cfg.finetune == "lora":
             unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True, state_dict=full_state)
         else:  # a full fine-tune is a new base: loadable with load_base(CKPT / "model")
-            save_base(unwrapped, tokenizer, tmp / "model", state_dict=full_state)
+            save_base(unwrapped, tokenizer, tmp / "model", processor=processor, state_dict=full_state)
         ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors", full_state)
         if not sharded:
             ckpt.save_optimizer(optimizer, tmp, names)
@@ -456,11 +463,18 @@ def train(cfg: TrainConfig) -> TrainResult:
                         "process count needed)")
     set_seed(cfg.seed)
     model, tokenizer = load_base(base_dir, dtype=cfg.dtype, device=device)
+    # The checkpoint's own processor defines the inputs: chat template, image token count, pixels.
+    processor = load_processor(base_dir, model)
+    interface = ModelInterface.from_processor(processor, num_image_tokens(model))
     if cfg.base is not None:  # config.yaml records the loaded model's real settings, not the tiny defaults
         cfg.model = settings_of(model, tokenizer, cfg.model)
+    if cfg.max_length <= 0:  # auto: the longest train/val sequence, so nothing is ever cut
+        cfg.max_length = interface.sequence_length(entries + val_entries)
+    limit = getattr(model.config.text_config, "max_position_embeddings", None)
+    if limit is not None and cfg.max_length > limit:
+        raise ImaxError(f"max_length {cfg.max_length} exceeds the language model's max_position_embeddings {limit}")
     if is_main:
-        write_artifacts(cfg, manifest, base_info)
-    n_image, image_size = num_image_tokens(model), model.config.vision_config.image_size
+        write_artifacts(cfg, manifest, base_info, interface)
     if cfg.gradient_checkpointing:
         # Non-reentrant: works with frozen embeddings (no input-requires-grad hook) and replays dropout.
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -493,8 +507,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         _truncate_log(cfg.out, start_step)
 
     # Seven tasks share an image: decode + resize each image once per process.
-    collator = TrainCollator(tokenizer, n_image, image_size, manifest["data_root"], cfg.max_length,
-                             cache=ImageCache())
+    collator = TrainCollator(interface, manifest["data_root"], cfg.max_length, cache=ImageCache())
     sampler = StreamSampler(n, seed=cfg.seed, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                             total_steps=total, start_step=start_step, rank=rank, world=world)
     # A private generator: creating the iterator must not draw from the global torch RNG (dropout).
@@ -518,7 +531,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     def save(name: str, step: int) -> Path:
         return save_checkpoint(name, cfg=cfg, accelerator=accelerator, model=model, optimizer=optimizer,
-                               names=names, state=state_at(step), tokenizer=tokenizer)
+                               names=names, state=state_at(step), tokenizer=tokenizer, processor=processor)
 
     fisher = fisher_steps(cfg.fisher_fractions, total)
     root = ckpt.checkpoint_root(cfg.out)

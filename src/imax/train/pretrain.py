@@ -1,24 +1,39 @@
-"""Pretrain the tiny base: the study fine-tunes PRETRAINED models, so imax makes its own.
+"""Pretrain the tiny base: the study's stand-in for a general-purpose pretrained LLaVA that never saw the tasks.
 
-``pretrain(cfg)`` trains the WHOLE tiny LLaVA model (vision tower + projector + LM, no LoRA) with the
-same loop as fine-tuning (:func:`imax.train.train` with ``finetune="full"``) on a pool of phantom images
-disjoint from every experiment image (its own phantom seed, hence its own subject and image ids), on
-report generation plus every other task of the pool, so the encoder has to learn the findings.
+The study fine-tunes general-purpose pretrained models (a CLIP-family vision encoder, a chat LLM) that had
+never seen its seven tasks. The tiny base must not pre-answer the question, so NONE of its training data
+is task data (no task token, no task instruction, no answer format, no report text). It is built the way
+a LLaVA base is, in three stages, on a phantom pool whose patients are disjoint from every study patient
+(``PhantomConfig.id_block="pretrain"``: a subject-id block no study phantom draws from; asserted):
 
-Evidence that the encoder learned something: linear probes on its frozen features (:mod:`imax.train.probe`)
-— findings (``cfg.probe_labels``, AUROC), CTR/CPAR (R²) and the heart/lung boxes (IoU) of held-out pool
-images (the pool's val + test splits, never trained on) — each next to the same probe on the same
-encoder before pretraining (its random initialisation). Both go to ``pretrain_report.json``.
+1. **vision** — the CLIP tower alone, on dense targets from the pool's truth (:mod:`imax.train.vision`:
+   anatomy segmentation, lesion maps, optionally image-level truth attributes);
+2. **language** — the language model alone, next-token prediction on the pool's free-text image
+   descriptions (:mod:`imax.phantom.captions`: a caption kind of its own, not a report), as plain text
+   ``<s> description </s>``; the tokenizer is trained on the same text (task tokens are *registered* as
+   special tokens so that fine-tuning can use them, but they never occur in any pretraining text);
+3. **alignment** — LLaVA's first stage: tower and language model frozen, the projector learns to map
+   image features into the language model's input space on (image, description) pairs, in the chat
+   layout of :mod:`imax.data` with an EMPTY instruction (the user turn holds only the image).
 
-The result is cached in ``OUT/<config hash>/`` (``save_base`` layout + pretrain_report.json +
-config.yaml) and reused when present.
+Every text of stages 2 and 3 passes :func:`audit_texts` (task tokens, every task instruction with its
+placeholders as wildcards, the tasks' answer formats, report section headers, questions) before any
+training; a hit raises. ``pretrain_report.json`` states each stage's data, formats and sizes, the audit,
+the losses (language: held-out perplexity before/after; alignment: held-out caption loss with the right
+image vs a shuffled one) and linear probes of the tower against its random initialisation
+(:mod:`imax.train.probe`: findings AUROC, CTR/CPAR R², heart/lung box IoU on held-out pool patients).
+
+The result is cached in ``OUT/<config hash>/`` (``save_base`` layout + pretrain_report.json + config.yaml)
+and reused when present.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -26,34 +41,297 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.phantom import STUDY_COVERAGE
-from imax.schema.config.train import PretrainConfig, TrainConfig
-from imax.schema.errors import ImaxError
-from imax.train.loop import train
+from imax.schema.config.train import PretrainConfig
+from imax.schema.errors import ImaxError, MissingPathError
 from imax.train.probe import probe_report
 from imax.train.vision import FINDINGS
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # patients of the phantom pool, passes over its entries (language stage) and over its images (vision
-    # stage), phantom image side
-    "smoke": {"patients": 6, "epochs": 1.0, "vision_epochs": 1.0, "vision_patients": 0, "image_size": 128,
-              "max_steps": 4},
-    "quick": {"patients": 250, "epochs": 1.0, "vision_epochs": 2.0, "vision_patients": 2000, "image_size": 256,
+    # pool patients, phantom image side, passes of each stage over the pool's train images / texts;
+    # max_steps caps every stage (smoke: a few steps to exercise the code path)
+    "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
+              "max_steps": 2},
+    "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
               "max_steps": None},
-    "full": {"patients": 1000, "epochs": 3.0, "vision_epochs": 4.0, "vision_patients": 8000, "image_size": 256,
+    "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
              "max_steps": None},
 }
+
+ANSWER_FORMATS: dict[str, str] = {
+    "decimal number (calculation answer)": r"\d\.\d",
+    "box on the 0-100 grid (rec answer, reg query)": r"\{\s*<\d+>|<delim>",
+    "edema grade 'k: name' (multiclass answer)": r"\b[0-3]\s*:\s*[a-z]",
+    "report section header": r"\b(?:FINDINGS|IMPRESSION|INDICATION|COMPARISON|TECHNIQUE)\s*:",
+    "question (vqa, rec, reg instructions)": r"\?",
+}
+"""Patterns no pretraining text may contain: the seven tasks' answer and prompt formats."""
 
 
 def cache_key(cfg: PretrainConfig) -> str:
     """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
     the preset's sizes and the pool's phantom coverage."""
     recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
-              "coverage": STUDY_COVERAGE}
+              "coverage": STUDY_COVERAGE, "version": 3}
     return config_hash(recipe)
+
+
+def instruction_patterns() -> dict[str, re.Pattern[str]]:
+    """Every instruction template of every task as a case-insensitive regex, placeholders as wildcards.
+
+    A template with no literal text (vqa's bare ``{question}``) matches anything and is skipped here: the
+    question it stands for is caught by the "question" answer format instead."""
+    from imax.tasks import TASKS
+
+    out: dict[str, re.Pattern[str]] = {}
+    for name, spec in TASKS.items():
+        for k, template in enumerate(spec.instructions):
+            parts = re.split(r"\{[a-z_]+\}", template)
+            if not "".join(parts).strip():
+                continue
+            body = r".{1,300}?".join(re.escape(p.strip()) if p.strip() else "" for p in parts)
+            out[f"{name}[{k}]"] = re.compile(body, re.IGNORECASE | re.DOTALL)
+    return out
+
+
+def audit_texts(texts: list[str]) -> dict[str, Any]:
+    """Count pretraining texts that contain a task token, a task instruction or a task answer format.
+
+    Returns ``{"texts": N, "task_tokens": n, "task_instructions": n, "answer_formats": n,
+    "violations": [{"text": i, "kind": ..., "what": ...}, ...] (the first 20)}``."""
+    from imax.tasks import TASK_TOKENS
+
+    patterns = instruction_patterns()
+    formats = {k: re.compile(v) for k, v in ANSWER_FORMATS.items()}
+    counts = {"task_tokens": 0, "task_instructions": 0, "answer_formats": 0}
+    violations: list[dict[str, Any]] = []
+
+    def hit(i: int, kind: str, what: str) -> None:
+        counts[kind] += 1
+        if len(violations) < 20:
+            violations.append({"text": i, "kind": kind, "what": what})
+
+    lowered_tokens = [t.lower() for t in TASK_TOKENS]
+    for i, text in enumerate(texts):
+        low = text.lower()
+        for tok in lowered_tokens:
+            if tok in low:
+                hit(i, "task_tokens", tok)
+        for key, pat in patterns.items():
+            if pat.search(text):
+                hit(i, "task_instructions", key)
+        for key, pat in formats.items():
+            if pat.search(text):
+                hit(i, "answer_formats", key)
+    return {"texts": len(texts), **counts, "violations": violations}
+
+
+def check_pool(pool: Path) -> dict[str, Any]:
+    """Assert the pool phantom's patients, studies and images lie in the pretraining id block (so no
+    study phantom can share one); returns the pool's id ranges. Raises :class:`ImaxError` otherwise."""
+    from imax.phantom.ids import STUDY_RANGES, SUBJECT_RANGES
+
+    path = Path(pool) / "truth.parquet"
+    if not path.is_file():
+        raise MissingPathError(f"{pool}: not a phantom directory (no truth.parquet); generate a pool with "
+                               "`imax phantom --id-block pretrain`")
+    t = pd.read_parquet(path, columns=["subject_id", "study_id"])
+    lo, hi = SUBJECT_RANGES["pretrain"]
+    slo, shi = STUDY_RANGES["pretrain"]
+    bad = t[(t["subject_id"] < lo) | (t["subject_id"] >= hi) | (t["study_id"] < slo) | (t["study_id"] >= shi)]
+    if len(bad):
+        raise ImaxError(f"{pool}: {len(bad)} image(s) outside the pretraining id block (subject "
+                        f"{lo}-{hi - 1}, study {slo}-{shi - 1}), e.g. subject_id {int(bad.iloc[0]['subject_id'])}; "
+                        "generate the pool with `imax phantom --id-block pretrain`")
+    for kind, (a, b) in SUBJECT_RANGES.items():
+        if kind != "pretrain" and a < hi and lo < b:
+            raise ImaxError(f"subject-id blocks overlap: pretrain {lo}-{hi} and {kind} {a}-{b}")
+    return {"subject_ids": [int(t["subject_id"].min()), int(t["subject_id"].max())],
+            "pretrain_block": [lo, hi - 1], "study_block": list(SUBJECT_RANGES["study"]), "patients": int(t["subject_id"].nunique())}
+
+
+def make_pool(cfg: PretrainConfig, root: Path) -> Path:
+    """Generate the pool phantom (the preset's patients, seed ``cfg.phantom_seed``, pretraining id block)."""
+    from imax.phantom import generate
+    from imax.schema.config.phantom import PhantomConfig
+
+    preset = PRESETS[cfg.preset]
+    patients = cfg.patients if cfg.patients is not None else preset["patients"]
+    generate(PhantomConfig(out=root, patients=patients, seed=cfg.phantom_seed, image_size=preset["image_size"],
+                           workers=2 if patients >= 100 else 1, id_block="pretrain", **STUDY_COVERAGE))
+    return root
+
+
+def _steps(epochs: float, n: int, batch: int, cap: int | None) -> int:
+    steps = max(1, math.ceil(epochs * n / batch))
+    return min(steps, cap) if cap else steps
+
+
+def _optimizer(params: list[torch.nn.Parameter], lr: float, wd: float, steps: int, warmup: float
+               ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    warm = max(1, round(warmup * steps))
+
+    def factor(step: int) -> float:  # linear warm-up, cosine decay to 0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _text_batch(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Plain language-model batch: ``<s> text </s>``, right-padded, labels on every real token."""
+    from imax.data import IGNORE_INDEX, pad_batch
+
+    ids = [[*[tokenizer.bos_token_id, *tokenizer.encode(t, add_special_tokens=False)][: max_length - 1],
+            tokenizer.eos_token_id] for t in texts]
+    return {"input_ids": pad_batch(ids, tokenizer.pad_token_id, "right"),
+            "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "right"),
+            "labels": pad_batch(ids, IGNORE_INDEX, "right")}
+
+
+def _caption_batch(template: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Alignment batch in the model's own chat template (:class:`imax.data.ChatTemplate`): the user turn
+    is the image alone (no instruction), the assistant turn the description (the only labelled tokens)."""
+    from imax.data import IGNORE_INDEX, IMAGE_PLACEHOLDER, Message, pad_batch, tokenize_messages
+
+    pairs = [tokenize_messages([Message("user", IMAGE_PLACEHOLDER, masked=True),
+                                Message("assistant", t, masked=False)], template, max_length)
+             for t in texts]
+    ids = [p[0] for p in pairs]
+    return {"input_ids": pad_batch(ids, template.tokenizer.pad_token_id, "right"),
+            "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "right"),
+            "labels": pad_batch([p[1] for p in pairs], IGNORE_INDEX, "right")}
+
+
+@torch.no_grad()
+def _mean_loss(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+    """Token-mean loss over ``batches`` (each with ``labels``; optional ``pixel_values``)."""
+    model.eval()
+    total, count = 0.0, 0
+    for b in batches:
+        n = int((b["labels"][:, 1:] != -100).sum())
+        total += float(model(**b).loss) * n
+        count += n
+    return total / max(1, count)
+
+
+def _run(model: torch.nn.Module, params: list[torch.nn.Parameter], make_batch: Any, n: int, cfg: PretrainConfig,
+         epochs: float, lr: float, cap: int | None, seed: int) -> list[float]:
+    """Shared loop of the language and alignment stages: seeded permutations, AdamW + cosine, clipping;
+    returns the mean loss of each tenth of the run."""
+    steps = _steps(epochs, n, cfg.batch_size, cap)
+    opt, sched = _optimizer(params, lr, cfg.weight_decay, steps, cfg.warmup_ratio)
+    gen = torch.Generator().manual_seed(seed)
+    order, pos = torch.randperm(n, generator=gen), 0
+    model.train()
+    losses: list[float] = []
+    chunk = max(1, steps // 10)
+    running = 0.0
+    for step in range(steps):
+        if pos + cfg.batch_size > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos : pos + cfg.batch_size].tolist()
+        pos += cfg.batch_size
+        loss = model(**make_batch(idx)).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        running += loss.item()
+        if (step + 1) % chunk == 0 or step == steps - 1:
+            losses.append(round(running / ((step % chunk) + 1), 4))
+            running = 0.0
+    model.eval()
+    return losses
+
+
+def _only_trainable(model: torch.nn.Module, module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    model.requires_grad_(False)
+    module.requires_grad_(True)
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def language_stage(model: torch.nn.Module, tokenizer: Any, train: list[str], held: list[str], cfg: PretrainConfig,
+                   epochs: float, cap: int | None) -> dict[str, Any]:
+    """Stage 2: the language model (embeddings, decoder, head) on plain descriptions."""
+    lm = torch.nn.ModuleList([model.model.language_model, model.lm_head])
+    params = _only_trainable(model, lm)
+    max_len = int(model.config.text_config.max_position_embeddings)
+    held_batches = [_text_batch(tokenizer, held[i : i + 32], max_len) for i in range(0, min(len(held), 256), 32)]
+    before = _mean_loss(model, held_batches) if held_batches else None
+    losses = _run(model, params, lambda idx: _text_batch(tokenizer, [train[i] for i in idx], max_len), len(train),
+                  cfg, epochs, cfg.lm_lr, cap, cfg.seed + 1)
+    after = _mean_loss(model, held_batches) if held_batches else None
+    return {"losses": losses, "heldout_perplexity_before": math.exp(before) if before is not None else None,
+            "heldout_perplexity_after": math.exp(after) if after is not None else None}
+
+
+def align_stage(model: torch.nn.Module, tokenizer: Any, pixels: torch.Tensor, train: list[str],
+                held_pixels: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float,
+                cap: int | None) -> dict[str, Any]:
+    """Stage 3: the projector alone on (image, description) pairs, tower and language model frozen.
+
+    Held-out check that the projector carries the image: caption loss with each image's own pixels vs
+    with the pixels of another held-out image (a fixed derangement)."""
+    from imax.data import ModelInterface
+    from imax.model import make_processor, num_image_tokens
+
+    params = _only_trainable(model, model.model.multi_modal_projector)
+    # the chat template and image-token count the base is saved with (save_base writes this processor)
+    template = ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
+    max_len = int(model.config.text_config.max_position_embeddings)
+
+    def batch(idx: list[int]) -> dict[str, torch.Tensor]:
+        return {**_caption_batch(template, [train[i] for i in idx], max_len), "pixel_values": pixels[idx]}
+
+    k = min(len(held), 256)
+    shift = np.roll(np.arange(k), 1) if k > 1 else np.arange(k)
+
+    def held_batches(perm: np.ndarray) -> list[dict[str, torch.Tensor]]:
+        return [{**_caption_batch(template, held[i : i + 32], max_len),
+                 "pixel_values": held_pixels[perm[i : i + 32]]} for i in range(0, k, 32)]
+
+    before = _mean_loss(model, held_batches(np.arange(k))) if k else None
+    losses = _run(model, params, batch, len(train), cfg, epochs, cfg.align_lr, cap, cfg.seed + 2)
+    after = _mean_loss(model, held_batches(np.arange(k))) if k else None
+    shuffled = _mean_loss(model, held_batches(shift)) if k > 1 else None
+    model.requires_grad_(False)
+    return {"losses": losses, "heldout_caption_loss_before": before, "heldout_caption_loss_after": after,
+            "heldout_caption_loss_shuffled_images": shuffled}
+
+
+def _texts_of(pool: Path, dicom_ids: list[str]) -> list[str]:
+    from imax.phantom.generate import DESCRIPTIONS
+
+    path = Path(pool) / DESCRIPTIONS
+    if not path.is_file():
+        raise ImaxError(f"{pool}: no {DESCRIPTIONS} (a phantom written before descriptions existed); regenerate it")
+    d = pd.read_csv(path).set_index("dicom_id")["description"]
+    missing = [x for x in dicom_ids if x not in d.index]
+    if missing:
+        raise ImaxError(f"{path}: no description for {len(missing)} frontal image(s), e.g. {missing[0]}")
+    return [str(d[x]) for x in dicom_ids]
+
+
+def stage_data(pool: Path, heldout_fraction: float, seed: int) -> dict[str, Any]:
+    """The pool's frontal images split by patient into train / held-out, with their descriptions:
+    ``{"frontals": DataFrame, "held": bool (N,), "train_texts", "held_texts"}`` — exactly the texts
+    stages 2 and 3 train and validate on."""
+    from imax.train.vision import phantom_frontals, pool_split
+
+    frontals = phantom_frontals(pool)
+    held = pool_split(frontals["subject_id"].to_numpy(), heldout_fraction, seed)
+    texts = _texts_of(pool, frontals["dicom_id"].tolist())
+    return {"frontals": frontals, "held": held, "train_texts": [t for t, h in zip(texts, held, strict=True) if not h],
+            "held_texts": [t for t, h in zip(texts, held, strict=True) if h]}
 
 
 def build_cached(root: Path, key: str, build: Callable[[Path], None], *, force: bool = False,
@@ -99,110 +377,125 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def pretrain(cfg: PretrainConfig) -> Path:
-    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache; concurrent
-    callers with one cache build it once: :func:`build_cached`)."""
+def pretrain(cfg: PretrainConfig, log: Any = None) -> Path:
+    """Pretrained base directory ``cfg.out/<hash>`` (built now, or reused from the cache); ``log`` (a
+    ``str -> None`` callable, e.g. ``print``) hears when each stage starts."""
     unknown = [lab for lab in cfg.probe_labels if lab not in FINDINGS]
     if unknown:  # checked before minutes of training, not when the probe runs at the end
         raise ImaxError(f"probe_labels: unknown finding(s) {unknown}; known: {', '.join(FINDINGS)}")
-    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp), force=cfg.force)
+    if cfg.pool is not None:
+        check_pool(Path(cfg.pool))  # a wrong or missing pool fails now, not after the cache lock
+    say = log if log is not None else (lambda _msg: None)
+    # concurrent callers with one cache build it once (build_cached's file lock). Marker: the processor
+    # (written last by save_base); a cached base from before bases carried their processor is rebuilt.
+    return build_cached(Path(cfg.out), cache_key(cfg), lambda tmp: _pretrain_into(cfg, tmp, say), force=cfg.force,
+                        marker="processor_config.json")
 
 
-def _pretrain_into(cfg: PretrainConfig, tmp: Path) -> None:
-    """Pretrain the base and write it (``save_base`` layout, config.yaml, report, log) into ``tmp``."""
-    preset = PRESETS[cfg.preset]
-    work = Path(cfg.out) / f".work-{cache_key(cfg)}"
-    shutil.rmtree(work, ignore_errors=True)
-    t0 = time.perf_counter()
-    data = Path(cfg.data) if cfg.data is not None else make_pool(cfg, work / "pool")
-
-    vision_epochs = cfg.vision_epochs if cfg.vision_epochs is not None else preset["vision_epochs"]
-    base, vision_losses = None, []
-    vision_patients = cfg.vision_patients if cfg.vision_patients is not None else preset["vision_patients"]
-    vision_data = data
-    if vision_epochs > 0 and cfg.data is None and vision_patients > 0:
-        vision_data = make_pool(cfg, work / "vision_pool", patients=vision_patients, seed=cfg.phantom_seed + 1,
-                                held_out=False)
-    if vision_epochs > 0:
-        base, vision_losses = _vision_stage(cfg, data, vision_data, work, vision_epochs)
-    tcfg = TrainConfig(
-        data=data, base=base, out=work / "run", model=cfg.model, finetune="full", freeze_vision=base is not None,
-        epochs=cfg.epochs if cfg.epochs is not None else preset["epochs"], max_steps=preset["max_steps"],
-        batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
-        seed=cfg.seed, save_every_steps=0, keep_last=1, log_every_steps=10, fisher_fractions=(),
-        max_length=cfg.model.text.max_position_embeddings,
-    )
-    result = train(tcfg)
-
-    from imax.model import load_base, save_base
-
-    model, tokenizer = load_base(result.final / "model")
-    # the same architecture before any pretraining: the tokenizer-matched random init
-    initial, _ = load_base(work / "initial" if base is not None else work / "run" / "base")
-    probe = probe_report(model, initial, data, cfg.probe_labels, seed=cfg.seed)
-    report = {
-        "config_hash": cache_key(cfg), "preset": cfg.preset,
-        "data": str(cfg.data) if cfg.data is not None else None,  # None: the generated pool (deleted)
-        "phantom_seed": cfg.phantom_seed if cfg.data is None else None,
-        "pool": json.loads((Path(data) / "stats.json").read_text()) if (Path(data) / "stats.json").is_file() else None,
-        "vision_epochs": vision_epochs, "vision_losses": vision_losses,
-        "vision_pool": (json.loads((Path(vision_data) / "stats.json").read_text()).get("images")
-                        if vision_data is not data else "the language pool"),
-        "steps": result.steps, "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
-        "seconds": time.perf_counter() - t0, "probe": probe,
-    }
-    save_base(model, tokenizer, tmp)
-    save_yaml(cfg, tmp / "config.yaml")
-    shutil.copy2(work / "run" / "log.jsonl", tmp / "pretrain_log.jsonl")
-    (tmp / "pretrain_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def _vision_stage(cfg: PretrainConfig, data: Path, vision_data: Path, work: Path,
-                  epochs: float) -> tuple[Path, list[float]]:
-    """Build the tiny model (tokenizer trained on the language pool's text), keep its random init for the
-    probe, pretrain its vision tower on the labels of ``vision_data``'s train split, and save it as the
-    base of the language stage."""
-    from imax.data import load_entries
+def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -> None:
+    """Pretrain the base and write it (``save_base`` layout, config.yaml, pretrain_report.json) into ``tmp``."""
+    key = cache_key(cfg)
     from imax.model import build_model, save_base, train_tokenizer
     from imax.tasks import TASK_TOKENS
-    from imax.train.vision import pretrain_vision
-
-    entries = load_entries(data, "train")
-    corpus = [e["instruction"] for e in entries] + [e["response"] for e in entries]
-    tokenizer = train_tokenizer(corpus, list(TASK_TOKENS), cfg.model.vocab_size)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, tokenizer)
-    save_base(model, tokenizer, work / "initial")
-    losses = pretrain_vision(model, vision_data, epochs=epochs, lr=cfg.vision_lr, seed=cfg.seed)
-    save_base(model, tokenizer, work / "vision_base")
-    return work / "vision_base", losses
-
-
-def make_pool(cfg: PretrainConfig, root: Path, *, patients: int | None = None, seed: int | None = None,
-              held_out: bool = True) -> Path:
-    """Generate a pool phantom (default: the preset's patients, seed ``cfg.phantom_seed``) and build all its
-    images into a dataset; ``held_out=False`` puts every patient in train (the vision pool: the probe's
-    held-out images come from the language pool, whose seed differs)."""
-    from imax.builders import build_from_sources
-    from imax.phantom import generate
-    from imax.schema.config.build import BuildConfig
-    from imax.schema.config.phantom import PhantomConfig
+    from imax.train.vision import pretrain_vision, vision_targets
 
     preset = PRESETS[cfg.preset]
-    if patients is None:
-        patients = cfg.patients if cfg.patients is not None else preset["patients"]
-    seed = cfg.phantom_seed if seed is None else seed
-    generate(PhantomConfig(out=root / "phantom", patients=patients, seed=seed,
-                           image_size=preset["image_size"], workers=2, **STUDY_COVERAGE))
-    # min_tasks=1: every image of the pool is used; val + test patients are the probe's held-out images.
-    # split="hash": the pool's held-out patients are its own hash split, not the phantom's official one;
-    # max_entries_per_task=None: the whole pool (no DMAX is built from it).
-    build_from_sources(BuildConfig(sources=root / "phantom", out=root / "data", mode="imax", min_tasks=1,
-                                   split="hash", max_entries_per_task=None,
-                                   val_fraction=0.1 if held_out else 0.0, test_fraction=0.2 if held_out else 0.0,
-                                   seed=cfg.seed, export_llava=False, export_hf=False))
-    return root / "data"
+    cap = preset["max_steps"]
+    work = Path(cfg.out) / f".work-{key}"
+    shutil.rmtree(work, ignore_errors=True)
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    say(f"pretrain: pool ({time.perf_counter() - t0:.0f} s)")
+    pool = Path(cfg.pool) if cfg.pool is not None else make_pool(cfg, work / "pool")
+    ids = check_pool(pool)
+    seconds["pool"] = time.perf_counter() - t0
+
+    data = stage_data(pool, cfg.heldout_fraction, cfg.seed)
+    held = data["held"]
+    audit = audit_texts(data["train_texts"] + data["held_texts"])
+    if audit["task_tokens"] or audit["task_instructions"] or audit["answer_formats"]:
+        raise ImaxError(f"pretraining texts of {pool} contain task data: {audit['violations'][:3]}")
+
+    # The tokenizer learns the language of the descriptions; the task tokens are registered (single ids
+    # for fine-tuning) but occur in no pretraining text, so their embeddings stay at their random init.
+    tokenizer = train_tokenizer(data["train_texts"], list(TASK_TOKENS), cfg.model.vocab_size)
+    model = build_model(cfg.model, tokenizer)
+    initial_dir = save_base(model, tokenizer, work / "initial")
+
+    say(f"pretrain: vision ({time.perf_counter() - t0:.0f} s)")
+    t = time.perf_counter()
+    from imax.data import ImageSpec
+    from imax.model import image_processor_for
+
+    size = int(model.config.vision_config.image_size)
+    grid = 2 * size // int(model.config.vision_config.patch_size)
+    # pixels as the processor save_base writes beside the model gives them (one path for every checkpoint)
+    targets = vision_targets(pool, ImageSpec.from_processor(image_processor_for(model)), grid, data["frontals"])
+    train_t, held_t = targets.take(np.flatnonzero(~held)), targets.take(np.flatnonzero(held))
+    v_epochs = cfg.vision_epochs if cfg.vision_epochs is not None else preset["vision_epochs"]
+    if cap:
+        v_epochs = min(v_epochs, cap * 32 / max(1, len(train_t.images)))
+    vision_losses = pretrain_vision(model, train_t, epochs=v_epochs, lr=cfg.vision_lr, label_weight=cfg.label_weight,
+                                    seed=cfg.seed)
+    seconds["vision"] = time.perf_counter() - t
+
+    say(f"pretrain: language ({time.perf_counter() - t0:.0f} s)")
+    t = time.perf_counter()
+    language = language_stage(model, tokenizer, data["train_texts"], data["held_texts"], cfg,
+                              cfg.lm_epochs if cfg.lm_epochs is not None else preset["lm_epochs"], cap)
+    seconds["language"] = time.perf_counter() - t
+    say(f"pretrain: alignment ({time.perf_counter() - t0:.0f} s)")
+    t = time.perf_counter()
+    align = align_stage(model, tokenizer, train_t.pixels, data["train_texts"], held_t.pixels, data["held_texts"], cfg,
+                        cfg.align_epochs if cfg.align_epochs is not None else preset["align_epochs"], cap)
+    seconds["alignment"] = time.perf_counter() - t
+    model.requires_grad_(True)
+    from imax.model import freeze_unused
+
+    freeze_unused(model)
+
+    say(f"pretrain: probes ({time.perf_counter() - t0:.0f} s)")
+    t = time.perf_counter()
+    from imax.model import load_base
+
+    initial, _ = load_base(initial_dir)
+    probe = probe_report(model, initial, train_t, held_t, cfg.probe_labels, seed=cfg.seed)
+    seconds["probe"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    n_train, n_held = int((~held).sum()), int(held.sum())
+    report = {
+        "config_hash": key, "preset": cfg.preset, "pool": str(cfg.pool) if cfg.pool is not None else None,
+        "phantom_seed": cfg.phantom_seed if cfg.pool is None else None, "pool_ids": ids,
+        "pool_images": {"frontal_train": n_train, "frontal_heldout": n_held,
+                        "split": f"by patient, {cfg.heldout_fraction:.0%} held out (probes, held-out losses)"},
+        "task_data": "none: no stage sees a task token, a task instruction, a task answer format or report text",
+        "stages": [
+            {"name": "vision", "trains": "vision tower (+ throw-away linear heads)",
+             "data": f"{n_train} frontal pool images; targets from the pool's truth: CheXmask heart/lung masks "
+                     f"(RCA >= 0.7), finding/device extents (truth.parquet finding_boxes)"
+                     + (", image-level truth finding classes and edema grade" if cfg.label_weight > 0 else ""),
+             "format": "pixels -> per-cell anatomy fractions and lesion maps (2x2 cells per patch, BCE)"
+                       + (f"; pooled -> finding multi-hot (BCE) + edema grade (CE), weight {cfg.label_weight}"
+                          if cfg.label_weight > 0 else "") + "; no text",
+             "epochs": v_epochs, "losses": vision_losses},
+            {"name": "language", "trains": "language model (embeddings, decoder, LM head)",
+             "data": f"{len(data['train_texts'])} free-text image descriptions of the pool (descriptions.csv)",
+             "format": "plain text '<s> description </s>', next-token loss on every token; no image, no chat turn",
+             **language},
+            {"name": "alignment", "trains": "projector only (tower and language model frozen)",
+             "data": f"{n_train} (frontal pool image, description) pairs",
+             "format": "chat layout of imax.data: user turn = the image alone (no instruction), assistant turn = "
+                       "the description (only labelled tokens)", **align},
+        ],
+        "tokenizer": {"trained_on": "the language stage's descriptions", "vocab": len(tokenizer),
+                      "task_tokens": "registered as special tokens, absent from every pretraining text"},
+        "audit": audit, "seconds": {k: round(v, 1) for k, v in seconds.items()}, "probe": probe,
+    }
+    (tmp / "pretrain_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    save_yaml(cfg, tmp / "config.yaml")
+    save_base(model, tokenizer, tmp)  # config.json last: build_cached's "finished" marker
+    shutil.rmtree(work, ignore_errors=True)
 
 
-__all__ = ["PRESETS", "build_cached", "cache_key", "make_pool", "pretrain"]
+__all__ = ["ANSWER_FORMATS", "PRESETS", "align_stage", "audit_texts", "build_cached", "cache_key", "check_pool",
+           "instruction_patterns", "language_stage", "make_pool", "pretrain", "stage_data"]

@@ -239,12 +239,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
     """Add one option per (nested) field of ``cls``; help text = the field's attribute docstring.
 
     Options default to a sentinel so that only values the user typed override the YAML/defaults.
-    Names listed in ``positional`` become positional arguments instead of ``--options``.
+    Names listed in ``positional`` become positional arguments instead of ``--options`` (optional ones
+    when the field's type is ``X | None``).
     """
     docs = field_docs(cls)
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
-        tp, _ = _strip_optional(hints[f.name])
+        tp, optional = _strip_optional(hints[f.name])
         dest = prefix + f.name
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
@@ -259,7 +260,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
         if get_origin(tp) is Literal:
             help_text += f" choices: {', '.join(map(str, get_args(tp)))}"
         if dest in positional:
-            parser.add_argument(dest, metavar=f.name.upper(), help=help_text)
+            # An Optional positional (e.g. ask's TEXT) may be left out; the others are required.
+            extra: dict[str, Any] = {"nargs": "?", "default": _MISSING} if optional else {}
+            parser.add_argument(dest, metavar=f.name.upper(), help=help_text, **extra)
             continue
         flag = "--" + dest.replace("_", "-")
         if tp is bool:

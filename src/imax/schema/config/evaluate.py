@@ -57,6 +57,7 @@ class EvalConfig:
     radgraph_path: Path | None = None
     """Local RadGraph weights for the RadGraph-F1 plug-in (None: reported as unavailable)."""
     image_size: int = 0
-    """Image side in pixels fed to the vision tower (0: read it from the model config)."""
-    max_length: int = 1024
-    """Longest prompt in tokens (longer prompts are an error, never truncated silently)."""
+    """Image side in pixels fed to the vision tower (0: the checkpoint's processor; any other value must
+    equal it — the check that a run evaluates at the resolution it was trained at)."""
+    max_length: int = 0
+    """Longest prompt in tokens (longer prompts are an error, never truncated silently; 0: no limit)."""

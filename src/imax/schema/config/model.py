@@ -20,11 +20,11 @@ class VisionSettings:
     """CLIP vision tower (transformers ``CLIPVisionConfig``), random init unless a base checkpoint is loaded (``TrainConfig.base``)."""
 
     image_size: int = 128
-    """Input side in pixels (images are resized to image_size x image_size)."""
+    """Input side in pixels (films are padded to square and resized to image_size x image_size)."""
     patch_size: int = 16
     """ViT patch side; (image_size / patch_size)^2 patches per image."""
     num_channels: int = 1
-    """Input channels (1: grayscale chest X-rays, no RGB replication)."""
+    """Input channels (1: grayscale chest X-rays, no RGB replication; 3: grey replicated, as RGB processors do)."""
     hidden_size: int = 192
     """Vision transformer width."""
     num_layers: int = 6

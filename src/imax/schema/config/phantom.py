@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass
@@ -66,6 +67,10 @@ class PhantomConfig:
     """Fraction of frontal images that receive MIMIC-CXR-VQA questions."""
     vqa_questions_per_image: int = 4
     """Questions per VQA image (drawn from the template families without repetition)."""
+    id_block: Literal["study", "pretrain"] = "study"
+    """Identifier block: "study" phantoms draw subject ids from 10000000-18999999 (study ids 50-58M),
+    "pretrain" (the tiny base's pretraining pool) from 19000000-19999999 (59M), so the two never share a
+    patient, a study or an image whatever their seeds."""
     preview: Path | None = None
     """Write a 16-image contact sheet (PNG) with masks, boxes and finding labels to this path."""
 

@@ -56,8 +56,10 @@ class TrainConfig:
     """Global micro-batch (samples per forward, summed over processes; must divide by the world size)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step (effective batch = batch_size * grad_accum)."""
-    max_length: int = 512
-    """Longest token sequence (image tokens included); longer answers are truncated by the collator."""
+    max_length: int = 0
+    """Longest token sequence (image tokens included); longer answers are truncated by the collator.
+    0: the longest train/val sequence under the checkpoint's chat template and image-token count (nothing
+    is cut); the run's config.yaml records the resolved value."""
     lr: float = 2e-4
     """Peak learning rate (LoRA default of the paper's recipe)."""
     min_lr_ratio: float = 0.0
@@ -103,44 +105,51 @@ class TrainConfig:
 
 @dataclass
 class PretrainConfig:
-    """Full fine-tune of the tiny base (vision tower + projector + LM) on a disjoint phantom pool."""
+    """The tiny base, built like a LLaVA base on a phantom pool that never carries task data: vision tower
+    on dense truth targets, language model on free-text descriptions, projector aligned on image–description
+    pairs (``imax.train.pretrain``)."""
 
     out: Path = Path("cache/base")
     """Cache root: the base is saved to ``OUT/<config hash>/`` and reused when present."""
-    data: Path | None = None
-    """Built dataset directory of the pretraining pool; None: generate a phantom with ``phantom_seed`` and
-    build it (its images are disjoint from the experiment's: distinct seed and subject ids)."""
+    pool: Path | None = None
+    """Phantom directory of the pretraining pool (``imax phantom --id-block pretrain``); None: generate
+    one with ``phantom_seed``. Its subject ids must lie in the pretraining block (checked), so no pool
+    patient is a study patient."""
     preset: Literal["smoke", "quick", "full"] = "quick"
     """Size preset: smoke (seconds, tests), quick (<= 10 min on 2 cores), full (hours)."""
     patients: int | None = None
-    """Phantom patients (None: the preset's)."""
+    """Pool phantom patients (None: the preset's)."""
     phantom_seed: int = 9001
-    """Phantom seed of the pool (distinct from the experiment phantoms)."""
+    """Phantom seed of the generated pool."""
     model: ModelConfig = field(default_factory=ModelConfig)
-    """Tiny model config (its tokenizer is trained on the pool's instructions + responses)."""
-    epochs: float | None = None
-    """Passes over the pool in the language stage (None: the preset's)."""
+    """Tiny model config (its tokenizer is trained on the pool's descriptions)."""
+    heldout_fraction: float = 0.2
+    """Share of pool patients held out of every stage (probes, held-out losses)."""
     vision_epochs: float | None = None
-    """Passes over the vision pool's images in the supervised vision-tower stage (None: the preset's; 0:
-    skip it and train the tower through the language loss instead)."""
-    vision_patients: int | None = None
-    """Patients of the separate phantom image pool the vision stage trains on (seed ``phantom_seed + 1``;
-    None: the preset's; 0: the language pool itself). A ViT trained from scratch needs thousands of
-    images to beat its random initialisation, far more than the language stage needs; ignored when
-    ``data`` is given (the tower then trains on that pool's train split)."""
-    vision_lr: float = 5e-4
+    """Passes of the vision stage over the pool's train images (None: the preset's; 0: skip)."""
+    vision_lr: float = 1e-3
     """Peak learning rate of the vision stage (AdamW, one-cycle)."""
-    batch_size: int = 16
-    """Global micro-batch."""
-    lr: float = 1e-3
-    """Peak learning rate of the full fine-tune (AdamW, cosine with warm-up)."""
+    label_weight: float = 0.5
+    """Weight of the image-level truth attributes (finding classes, edema grade) beside the dense targets
+    in the vision stage; 0: dense targets only (anatomy segmentation, lesion maps)."""
+    lm_epochs: float | None = None
+    """Passes of the language stage over the pool's train descriptions (None: the preset's)."""
+    lm_lr: float = 2e-3
+    """Peak learning rate of the language stage."""
+    align_epochs: float | None = None
+    """Passes of the alignment stage (projector only) over the (image, description) pairs (None: the preset's)."""
+    align_lr: float = 2e-3
+    """Peak learning rate of the alignment stage."""
+    batch_size: int = 32
+    """Micro-batch of the language and alignment stages (the vision stage uses 32 too)."""
     weight_decay: float = 0.01
-    """AdamW weight decay on matrices."""
+    """AdamW weight decay (language and alignment stages)."""
     warmup_ratio: float = 0.05
-    """Warm-up fraction."""
+    """Warm-up fraction of the language and alignment stages."""
     seed: int = 0
-    """Seed of model init, sampler and probe."""
-    probe_labels: tuple[str, ...] = ("Cardiomegaly", "Pleural Effusion")
-    """Findings the vision-encoder linear probe predicts (from the multilabel answers)."""
+    """Seed of the pool split, sampler order and probes (the model init is ``model.seed``)."""
+    probe_labels: tuple[str, ...] = ("Cardiomegaly", "Pleural Effusion", "Edema", "Consolidation", "Pneumothorax",
+                                     "Support Devices")
+    """Finding classes the vision-encoder linear probe predicts (from the pool's truth)."""
     force: bool = False
     """Retrain even when the cache holds this config's base."""
