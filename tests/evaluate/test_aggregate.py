@@ -21,6 +21,7 @@ def test_primary_table_matches_task_table():
     assert set(PRIMARY) == set(TASKS)
     for task, spec in TASKS.items():
         assert PRIMARY[task].metric == spec.metrics[0], task
+        assert PRIMARY[task].higher_is_better == spec.primary_higher_is_better, task
 
 
 def test_to_score_orientation():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from imax.data.collate import pad_batch
-from imax.evaluate import decode
+from imax.evaluate import decode, decode_step
 from imax.evaluate.decode import PreallocLayer, fast_path_supported, lean_greedy
 from imax.evaluate.generate import greedy_generate, hf_greedy_generate
 from imax.model import num_image_tokens
@@ -214,7 +214,7 @@ def test_lean_equals_generate_for_other_plain_decoders(tokenizer, model_type):
     text = model.config.get_text_config(decoder=True)
     assert text.model_type == model_type and text.num_key_value_heads < text.num_attention_heads
     assert fast_path_supported(model)
-    plans = decode._layer_plans(model.model.language_model)
+    plans = decode_step._layer_plans(model.model.language_model)
     assert all(None not in plan for plan in plans)
     assert (plans[0].qkv.bias is not None) == (model_type == "qwen2")  # Qwen2's q/k/v biases are fused too
     assert not plans[0].qkv.stacked and plans[0].gate_up.stacked  # q is wider than k and v (grouped query)
@@ -229,9 +229,9 @@ def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model,
     """The step's shortcuts (one GEMM for q|k|v and gate|up, the rotary table) change no token: turning
     each off gives what the fused, tabled step gives, which is what ``generate`` gives."""
     lm = tiny_model.model.language_model
-    plans = decode._layer_plans(lm)
+    plans = decode_step._layer_plans(lm)
     assert all(None not in plan and plan.qkv.stacked and plan.gate_up.stacked for plan in plans)
-    cos, sin = decode._rotary_table(lm, 40, lm.embed_tokens.weight)
+    cos, sin = decode_step._rotary_table(lm, 40, lm.embed_tokens.weight)
     position = torch.tensor([[3], [39], [0]])
     expected = lm.rotary_emb(lm.embed_tokens.weight, position_ids=position)
     assert torch.equal(cos[position[:, 0]], expected[0]) and torch.equal(sin[position[:, 0]], expected[1])
@@ -241,10 +241,10 @@ def test_unfused_and_per_step_rotary_give_the_same_tokens(tokenizer, tiny_model,
     ids, mask = _left(prompts, tokenizer.pad_token_id)
     reference = _hf_alone(tiny_model, prompts, pixels, 10, tokenizer.pad_token_id, -1)
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
-    monkeypatch.setattr(decode, "_FUSE_MAX_BYTES", 0)  # too big to fuse: every projection its own module
-    assert all(set(plan) == {None} for plan in decode._layer_plans(lm))
+    monkeypatch.setattr(decode_step, "_FUSE_MAX_BYTES", 0)  # too big to fuse: every projection its own module
+    assert all(set(plan) == {None} for plan in decode_step._layer_plans(lm))
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
-    monkeypatch.setattr(decode, "_rotary_table", lambda *args: None)  # as for a dynamic RoPE
+    monkeypatch.setattr(decode_step, "_rotary_table", lambda *args: None)  # as for a dynamic RoPE
     assert lean_greedy(tiny_model, ids, mask, pixels, 10, set()) == reference
 
 
@@ -254,9 +254,9 @@ def test_rotary_table_refuses_length_dependent_rope():
 
     lm = torch.nn.Module()
     lm.rotary_emb = Rotary()
-    assert decode._rotary_table(lm, 8, torch.zeros(1)) is None
+    assert decode_step._rotary_table(lm, 8, torch.zeros(1)) is None
     lm.rotary_emb.rope_type = "longrope"
-    assert decode._rotary_table(lm, 8, torch.zeros(1)) is None
+    assert decode_step._rotary_table(lm, 8, torch.zeros(1)) is None
 
 
 def test_lora_layers_are_not_fused_and_swapped_layers_are_refused(tokenizer, fresh_tiny_model):
@@ -265,7 +265,7 @@ def test_lora_layers_are_not_fused_and_swapped_layers_are_refused(tokenizer, fre
 
     peft_model = apply_lora(copy.deepcopy(fresh_tiny_model), LoraSettings(r=4, alpha=8, dropout=0.0))
     lm = peft_model.get_base_model().model.language_model
-    assert all(set(plan) == {None} for plan in decode._layer_plans(lm))  # adapters run as modules
+    assert all(set(plan) == {None} for plan in decode_step._layer_plans(lm))  # adapters run as modules
     swapped = fresh_tiny_model
     swapped.model.language_model.layers[1].mlp = torch.nn.Identity()  # not a SwiGLU the step can replay
     assert not fast_path_supported(swapped)
@@ -276,7 +276,7 @@ def test_fused_projection_computes_each_layer_output():
     x = torch.randn(5, 16)
     equal = [torch.nn.Linear(16, 8) for _ in range(3)]
     grouped = [torch.nn.Linear(16, 8), torch.nn.Linear(16, 4), torch.nn.Linear(16, 4)]
-    stacked, concatenated = decode._Fused.of(*equal), decode._Fused.of(*grouped)
+    stacked, concatenated = decode_step._Fused.of(*equal), decode_step._Fused.of(*grouped)
     assert stacked.stacked and not concatenated.stacked
     out = stacked(x)
     assert out.shape == (3, 5, 8)
@@ -285,17 +285,17 @@ def test_fused_projection_computes_each_layer_output():
     pieces = concatenated(x).split(concatenated.widths, dim=-1)
     for piece, layer in zip(pieces, grouped, strict=True):
         torch.testing.assert_close(piece, layer(x), rtol=1e-6, atol=1e-6)
-    assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Linear(16, 8, bias=False)) is None
-    assert decode._Fused.of(torch.nn.Linear(16, 8), torch.nn.Identity()) is None
+    assert decode_step._Fused.of(torch.nn.Linear(16, 8), torch.nn.Linear(16, 8, bias=False)) is None
+    assert decode_step._Fused.of(torch.nn.Linear(16, 8), torch.nn.Identity()) is None
 
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_halved_projection_adds_the_layer_output(bias):
     torch.manual_seed(0)
     layer, x, residual = torch.nn.Linear(16, 10, bias=bias), torch.randn(5, 16), torch.randn(5, 1, 10)
-    got = decode._Halves.of(layer).add_to(residual, x)
+    got = decode_step._Halves.of(layer).add_to(residual, x)
     torch.testing.assert_close(got, residual + layer(x)[:, None], rtol=1e-6, atol=1e-6)
-    assert decode._Halves.of(torch.nn.Linear(16, 9)) is None  # odd width: runs as the module
+    assert decode_step._Halves.of(torch.nn.Linear(16, 9)) is None  # odd width: runs as the module
 
 
 def test_lean_takes_precomputed_image_features(tokenizer, tiny_model):

@@ -107,6 +107,20 @@ def test_calculation_per_measure_and_cardiomegaly():
     assert m["cardiomegaly_accuracy"] == pytest.approx(0.5)  # 0.55 → yes (right); 0.45 → no (wrong)
 
 
+def test_calculation_threshold_comes_from_the_task_table(monkeypatch):
+    """The cardiomegaly decision is the calculation spec's ``decision_thresholds``, not a constant in the
+    scorer: moving it to CPAR at 0.31 scores CPAR's 0.30 vs 0.33 as a miss and CTR gets no decision."""
+    import dataclasses
+
+    spec = dataclasses.replace(TASKS["calculation"], decision_thresholds={"cpar": 0.31})
+    monkeypatch.setitem(TASKS, "calculation", spec)
+    cpar = _pred("calculation", "c", output="0.30")
+    cpar["query"], cpar["reference"] = json.dumps({"measure": "cpar"}), json.dumps({"value": 0.33})
+    m = score_predictions([_pred("calculation", "a"), cpar], TASKS, meteor=False, n_bootstrap=0)["calculation"]
+    assert m["cardiomegaly_accuracy"] == 0.0 and m["cpar/cardiomegaly_accuracy"] == 0.0
+    assert "ctr/cardiomegaly_accuracy" not in m
+
+
 def test_compare_runs_paired_gains():
     good = [_pred(t, f"img{i}") for i in range(6) for t in ("multiclass", "vqa")]
     bad = [

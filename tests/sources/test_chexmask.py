@@ -86,16 +86,16 @@ def _tables_equal(a, b) -> None:  # type: ignore[no-untyped-def]
 
 def test_streamed_read_equals_one_piece(fresh_root: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Batches (here of 2 rows) give exactly what one parse of the whole file gives."""
-    from imax.sources import base
+    from imax.sources import context, files
 
     path = fresh_root / "chexmask/OriginalResolution/MIMIC-CXR-JPG.csv"
     text = path.read_text().replace('"[[1 2]\n [3 4]]"', '"1,2"')  # no quoted newline: the file streams
     path.write_text(text + text.splitlines()[2] + "\n")  # and a duplicate row (a whole-file check)
     cfg = SourcesConfig(only=("chexmask",))
-    monkeypatch.setattr(base, "_BATCH_ROWS", 2)
+    monkeypatch.setattr(files, "_BATCH_ROWS", 2)
     streamed = read_sources(fresh_root, cfg)
     calls = []
-    monkeypatch.setattr(base.Context, "_stream_csv", lambda *a, **k: calls.append(1))  # always declines
+    monkeypatch.setattr(context.Context, "_stream_csv", lambda *a, **k: calls.append(1))  # always declines
     whole = read_sources(fresh_root, cfg)
     assert calls, "the one-piece path was not taken"
     _tables_equal(streamed, whole)

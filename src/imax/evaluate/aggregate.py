@@ -1,7 +1,9 @@
 """Primary metrics, their orientation, the multi-task average and relative gains between runs.
 
-One table decides how each task enters the multi-task average. Every task contributes a *score* in
-[0, 1] where higher is better:
+The task table decides how each task enters the multi-task average: its primary metric is
+``TaskSpec.metrics[0]`` and its direction ``TaskSpec.primary_higher_is_better`` (:mod:`imax.tasks`).
+Every task contributes a *score* in [0, 1] where higher is better; :data:`PRIMARY` is built from the
+table, which at present gives:
 
 | task        | primary metric | better | score in the average                                   |
 |-------------|----------------|--------|--------------------------------------------------------|
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imax.tasks import TASKS
+
 
 @dataclass(frozen=True)
 class Primary:
@@ -41,16 +45,16 @@ class Primary:
     """How the metric becomes a higher-is-better score in [0, 1] (documentation of :func:`to_score`)."""
 
 
+def _primary(metric: str, higher_is_better: bool) -> Primary:
+    return Primary(
+        metric, higher_is_better, "metric" if higher_is_better else f"1 − min({metric.upper()}, 1)"
+    )
+
+
 PRIMARY: dict[str, Primary] = {
-    "calculation": Primary("mae", False, "1 − min(MAE, 1)"),
-    "report": Primary("ce_f1_micro", True, "metric"),
-    "multiclass": Primary("accuracy", True, "metric"),
-    "multilabel": Primary("macro_f1", True, "metric"),
-    "rec": Primary("mean_iou", True, "metric"),
-    "reg": Primary("accuracy", True, "metric"),
-    "vqa": Primary("accuracy", True, "metric"),
+    name: _primary(spec.primary_metric, spec.primary_higher_is_better) for name, spec in TASKS.items()
 }
-"""Literal table: task → primary metric, orientation, transform. The README table above mirrors it."""
+"""Task → primary metric, orientation, transform, read from the task table (in its order)."""
 
 
 def to_score(task: str, value: float) -> float:

@@ -104,7 +104,13 @@ def score_tasks(
         queries = [_payload(r["query"]) for r in rows]
         refs = [spec.canonical(q, _payload(r["reference"])) for q, r in zip(queries, rows, strict=True)]
         parsed = [parse_prediction(r, spec)[0] for r in rows]
-        ctx = ScoreContext(meteor, meteor_reason, plugins, dict(plugin_unavailable or {}))
+        ctx = ScoreContext(
+            meteor,
+            meteor_reason,
+            plugins,
+            dict(plugin_unavailable or {}),
+            decision_thresholds=spec.decision_thresholds,
+        )
         metrics, primary_at, details = SCORERS[task](queries, parsed, refs, ctx)
         results[task] = TaskResult(
             task=task,

@@ -45,6 +45,9 @@ class ScoreContext:
     plugins: Sequence[ReportScorer] = ()
     plugin_unavailable: Mapping[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    decision_thresholds: Mapping[str, float] = field(default_factory=dict)
+    """The task's :attr:`imax.tasks.TaskSpec.decision_thresholds` (calculation: measure → threshold of
+    the binary finding it defines); empty: no thresholded metrics."""
 
 
 def _calculation(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreContext) -> tuple:
@@ -54,10 +57,11 @@ def _calculation(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx:
     m = calculation_metrics(pred, true)
     for name in sorted(set(measure)):
         sel = measure == name
-        sub = calculation_metrics(pred[sel], true[sel], threshold=0.5 if name == "ctr" else None)
+        threshold = ctx.decision_thresholds.get(name)
+        sub = calculation_metrics(pred[sel], true[sel], threshold=threshold)
         m.update({f"{name}/{k}": v for k, v in sub.items()})
-        if name == "ctr":
-            # Cardiomegaly is defined on CTR (> 0.5) only; the task-level figures are CTR's.
+        if threshold is not None:
+            # Cardiomegaly is defined on one measure (CTR > 0.5) only; the task-level figures are its.
             m["cardiomegaly_accuracy"] = sub["cardiomegaly_accuracy"]
             m["cardiomegaly_f1"] = sub["cardiomegaly_f1"]
     err = abs_errors(pred, true)

@@ -23,11 +23,12 @@ from imax.sources import (
     reports,
     vqa,
 )
-from imax.sources.base import Adapter, InputFile, NotFound, SourceTables
+from imax.sources.context import Adapter
 from imax.sources.discovery import discover, load_paths
 from imax.sources.read import read_sources
 from imax.sources.rle import decode_rle, encode_rle, rle_boxes
 from imax.sources.sectioning import report_answer, section_text
+from imax.sources.tables import InputFile, NotFound, SourceTables
 
 SOURCES: dict[str, Adapter] = {
     "mimic_metadata": Adapter(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from imax.sources.base import Check, Context, bad_dicom, dedupe_check, json_obj, split_checks
+from imax.sources.checks import Check, bad_dicom, dedupe_check, json_obj, split_checks
+from imax.sources.context import Context
 
 PATTERNS = (r"CTRs\.csv(?:\.gz)?", r"CPARs\.csv(?:\.gz)?")
 FAILURE_CODES = {2: "heart not detected", 3: "lungs not detected", 4: "neither heart nor lungs detected"}

@@ -31,16 +31,10 @@ import numpy as np
 import polars as pl
 
 from imax.schema.records import REGIONS
-from imax.sources.base import (
-    VALUE_MAX_CHARS,
-    Check,
-    Context,
-    bad_dicom,
-    dedupe_check,
-    json_obj,
-    split_checks,
-)
+from imax.sources.checks import Check, bad_dicom, dedupe_check, json_obj, split_checks
+from imax.sources.context import Context
 from imax.sources.rle import rle_boxes
+from imax.sources.tables import VALUE_MAX_CHARS
 
 PATTERNS = (r"MIMIC-CXR-JPG\.csv(?:\.gz)?",)
 RLE_COLUMNS = {"heart": "Heart", "left lung": "Left Lung", "right lung": "Right Lung"}

@@ -21,10 +21,9 @@ from pathlib import Path
 import polars as pl
 
 from imax.schema.records import CHEXPERT14
-from imax.sources.base import (
+from imax.sources.checks import (
     SUBJECT_RE,
     Check,
-    Context,
     bad_id,
     dedupe_check,
     id_int,
@@ -32,6 +31,7 @@ from imax.sources.base import (
     names_where,
     split_checks,
 )
+from imax.sources.context import Context
 
 CHEXPERT_RE = r"mimic-cxr-2\.\d\.\d-chexpert\.csv(?:\.gz)?"
 NEGBIO_RE = r"mimic-cxr-2\.\d\.\d-negbio\.csv(?:\.gz)?"

@@ -26,10 +26,9 @@ from pathlib import Path
 import polars as pl
 
 from imax.schema.records import CXRLT26
-from imax.sources.base import (
+from imax.sources.checks import (
     SUBJECT_RE,
     Check,
-    Context,
     bad_dicom,
     bad_id,
     dedupe_check,
@@ -39,6 +38,7 @@ from imax.sources.base import (
     safe_rel_path,
     split_checks,
 )
+from imax.sources.context import Context
 
 PATTERNS = (
     r"cxr-lt-2023/(?:train|development|test)\.csv(?:\.gz)?",

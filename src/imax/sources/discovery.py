@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from imax.schema.config.base import ConfigError
-from imax.sources.base import Adapter
+from imax.sources.context import Adapter
 
 _STUDY_DIR = re.compile(r"^s\d{8}$")
 _PATIENT_DIR = re.compile(r"(?:^|/)files/p\d{2}/p\d{8}/$")

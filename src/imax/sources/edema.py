@@ -20,10 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
-from imax.sources.base import (
+from imax.sources.checks import (
     SUBJECT_RE,
     Check,
-    Context,
     bad_dicom,
     bad_id,
     dedupe_check,
@@ -31,6 +30,7 @@ from imax.sources.base import (
     json_obj,
     split_checks,
 )
+from imax.sources.context import Context
 
 LABELERS: tuple[tuple[str, str], ...] = (
     ("consensus", r"consensus_image_edema_severity\.csv(?:\.gz)?"),

@@ -8,6 +8,7 @@ the shallow check costs ~1.6 s of CPU with a warm page cache (threads only help 
 from __future__ import annotations
 
 import os
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,13 +31,15 @@ def _shallow(root: str, paths: list[str]) -> list[str | None]:
 def _deep(root: str, paths: list[str]) -> list[str | None]:
     from PIL import Image
 
+    # What PIL raises for a corrupt, truncated or hostile file (plugins differ); anything else is a bug.
+    decode_errors = (OSError, EOFError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError)
     out: list[str | None] = []
     for p in paths:
         try:
             with Image.open(os.path.join(root, p)) as im:
                 im.load()
             out.append(None)
-        except Exception as exc:  # PIL raises many types for corrupt files
+        except decode_errors as exc:
             out.append(f"image not decodable: {type(exc).__name__}: {exc}"[:200])
     return out
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from imax.sources.base import (
+from imax.sources.checks import (
     SUBJECT_RE,
     Check,
-    Context,
     bad_dicom,
     bad_id,
     dedupe_check,
@@ -23,6 +22,7 @@ from imax.sources.base import (
     id_int,
     split_checks,
 )
+from imax.sources.context import Context
 from imax.sources.images import check_image_files
 
 METADATA_RE = r"mimic-cxr-2\.\d\.\d-metadata\.csv(?:\.gz)?"

@@ -11,18 +11,17 @@ import polars as pl
 
 from imax.schema.config.sources import SourcesConfig
 from imax.schema.errors import MissingPathError
-from imax.sources.base import (
+from imax.sources.context import Adapter, Context
+from imax.sources.discovery import discover, load_paths
+from imax.sources.tables import (
     IMAGE_SCHEMA,
     NEAR_SHOWN,
     QUARANTINE_SCHEMA,
-    Adapter,
-    Context,
     NotFound,
     SourceTables,
     empty_annotations,
     empty_images,
 )
-from imax.sources.discovery import discover, load_paths
 
 
 def find_files(

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import polars as pl
 
-from imax.sources.base import EMPTY_FILE, Check, Context, dedupe_check, json_obj, split_checks
+from imax.sources.checks import Check, dedupe_check, json_obj, split_checks
+from imax.sources.context import Context
+from imax.sources.files import EMPTY_FILE
 from imax.sources.sectioning import report_answer
 
 SECTIONED_RE = r"mimic_cxr_sectioned\.csv(?:\.gz)?"

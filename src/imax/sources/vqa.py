@@ -25,19 +25,9 @@ from typing import Any
 
 import polars as pl
 
-from imax.sources.base import (
-    SUBJECT_RE,
-    Check,
-    Context,
-    RawFile,
-    bad_dicom,
-    id_int,
-    json_obj,
-    load_bytes,
-    safe_rel_path,
-    scan_file,
-    split_checks,
-)
+from imax.sources.checks import SUBJECT_RE, Check, bad_dicom, id_int, json_obj, safe_rel_path, split_checks
+from imax.sources.context import Context
+from imax.sources.files import RawFile, load_bytes, scan_file
 
 PATTERNS = (r"(?i:[^/]*mimic-cxr-vqa[^/]*)/(?:[^/]+/)*(?:train|valid|test)\.json(?:\.gz)?",)
 STR_FIELDS = ("image_id", "image_path", "question", "semantic_type", "content_type", "split")

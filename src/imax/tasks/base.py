@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imax.schema.records import TaskName
@@ -51,6 +51,12 @@ class TaskSpec:
     trivial_rule: str
     """One line saying what :attr:`trivial_baseline` answers (shown in metrics.md and the report)."""
     description: str = ""
+    primary_higher_is_better: bool = field(default=True)
+    """Direction of the primary metric (``metrics[0]``): False for an error (calculation's MAE), which then
+    enters the multi-task average as ``1 − min(metric, 1)`` (:mod:`imax.evaluate.aggregate`)."""
+    decision_thresholds: Mapping[str, float] = field(default_factory=dict)
+    """Query ``measure`` → the value above which the answer is a positive finding, scored as a binary
+    decision too (calculation: CTR > 0.5 is cardiomegaly, ``cardiomegaly_accuracy`` / ``_f1``)."""
 
     def render_instruction(self, query: Mapping[str, Any], k: int = 0) -> str:
         """``"<token> <paraphrase k>"`` with the query's fields filled in (k wraps around the pool)."""

@@ -85,4 +85,6 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="median train value per measure (CTR, CPAR)",
     description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",
+    primary_higher_is_better=False,
+    decision_thresholds={"ctr": 0.5},
 )
