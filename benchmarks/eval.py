@@ -24,20 +24,18 @@ import torch
 
 def build(small: bool):
     from imax.model import build_model, num_image_tokens, train_tokenizer
-    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
     from imax.tasks import TASK_TOKENS, TASKS
 
     corpus = [spec.render_instruction(_query(name), k) for name, spec in TASKS.items() for k in range(5)]
     tok = train_tokenizer(corpus * 4, TASK_TOKENS, vocab_size=1000)
     cfg = ModelConfig(vocab_size=1000, seed=0)
     if small:
-        cfg = ModelConfig(
-            vision=VisionSettings(image_size=64, patch_size=16, hidden_size=64, num_layers=2, num_heads=2,
-                                  intermediate_size=128),
-            text=TextSettings(hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=128),
+        cfg = ModelConfig.tiny(
+            vision={"image_size": 64, "hidden_size": 64, "num_layers": 2, "intermediate_size": 128},
+            text={"hidden_size": 64, "intermediate_size": 128, "max_position_embeddings": 512},
             vocab_size=1000,
-            seed=0,
-        )  # fmt: skip
+        )
     model = build_model(cfg, tok).eval()
     return model, tok, num_image_tokens(model), cfg.vision.image_size
 

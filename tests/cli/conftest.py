@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
+from imax.schema.config.model import ModelConfig
 from imax.schema.config.train import TrainConfig
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS, IMAGE_COLUMNS, polars_schema
 
@@ -66,14 +66,7 @@ def make_dmax(root: Path, n_train: int = 8, n_val: int = 2, size: int = 32) -> P
 
 
 def tiny_model() -> ModelConfig:
-    return ModelConfig(
-        vision=VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
-                              intermediate_size=64),
-        text=TextSettings(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
-                          max_position_embeddings=160),
-        vocab_size=300,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
-    )  # fmt: skip
+    return ModelConfig.tiny(text_max_position_embeddings=160)
 
 
 def tiny_train(data: Path, out: Path, **overrides) -> TrainConfig:

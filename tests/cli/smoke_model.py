@@ -84,18 +84,13 @@ def train_smoke(root: Path, steps: int = 160, lora_steps: int = 8) -> Smoke:
     on it, the layout of the study's runs."""
     import torch
 
-    from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
     from imax.schema.config.train import TrainConfig
     from imax.train import train
 
     data = make_dataset(root / "data")
-    model = ModelConfig(
-        vision=VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
-                              intermediate_size=64),
-        text=TextSettings(hidden_size=48, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=96,
-                          max_position_embeddings=160),
-        vocab_size=320,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
+    model = ModelConfig.tiny(
+        text={"hidden_size": 48, "intermediate_size": 96, "max_position_embeddings": 160}, vocab_size=320
     )
     common = dict(data=data, model=model, epochs=1000, batch_size=8, grad_accum=1, max_length=128,
                   warmup_ratio=0.05, save_every_steps=0, log_every_steps=20, progress=False, seed=0)

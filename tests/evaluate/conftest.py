@@ -25,23 +25,11 @@ def tokenizer():
 def build_tiny_model(tokenizer):
     """A fresh tiny random LLaVA (seed 0): vision 32 px / 16 px patches, 2-layer Llama of width 64."""
     from imax.model import build_model
-    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
 
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        vision=VisionSettings(
-            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
-        ),
-        text=TextSettings(
-            hidden_size=64,
-            num_layers=2,
-            num_heads=2,
-            num_kv_heads=2,
-            intermediate_size=96,
-            max_position_embeddings=256,
-        ),
-        vocab_size=320,
-        seed=0,
+    cfg = ModelConfig.tiny(
+        text={"hidden_size": 64, "intermediate_size": 96, "max_position_embeddings": 256}, vocab_size=320
     )
     return build_model(cfg, tokenizer).eval()
 

@@ -186,13 +186,10 @@ def _other_decoder(tokenizer, model_type: str) -> torch.nn.Module:
     from transformers import AutoConfig, LlavaConfig, LlavaForConditionalGeneration
 
     from imax.model import llava_config
-    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
 
-    cfg = ModelConfig(
-        vision=VisionSettings(
-            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
-        ),
-        text=TextSettings(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=96),
+    cfg = ModelConfig.tiny(
+        text={"hidden_size": 64, "num_heads": 4, "intermediate_size": 96, "max_position_embeddings": 512},
         vocab_size=320,
     )
     base = llava_config(cfg, tokenizer)

@@ -54,26 +54,12 @@ def _dataset(root, n_images: int = 3, split: str = "test"):
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     from imax.model import build_model, save_base, train_tokenizer
-    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
     from imax.tasks import TASK_TOKENS
 
     corpus = [spec.render_instruction(q, 0) for spec, q in [(TASKS["calculation"], {"measure": "ctr"})]] * 10
     tok = train_tokenizer([*corpus, "0.50 yes no"] * 5, TASK_TOKENS, vocab_size=300)
-    cfg = ModelConfig(
-        vision=VisionSettings(
-            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
-        ),
-        text=TextSettings(
-            hidden_size=32,
-            num_layers=1,
-            num_heads=2,
-            num_kv_heads=2,
-            intermediate_size=48,
-            max_position_embeddings=256,
-        ),
-        vocab_size=300,
-        seed=0,
-    )
+    cfg = ModelConfig.tiny(text={"num_layers": 1, "intermediate_size": 48, "max_position_embeddings": 256})
     return save_base(build_model(cfg, tok), tok, tmp_path_factory.mktemp("base"))
 
 

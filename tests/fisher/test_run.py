@@ -19,7 +19,7 @@ from imax.fisher import fisher_for_run, per_sample_grads, select_params
 from imax.fisher.run import checkpoint_dir, load_checkpoint
 from imax.model import make_processor
 from imax.schema.config.fisher import FisherConfig
-from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
+from imax.schema.config.model import ModelConfig
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import MissingPathError
 
@@ -69,21 +69,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("fisher_run")
     data = make_dataset(root / "data")
-    model = ModelConfig(
-        vision=VisionSettings(
-            image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64
-        ),
-        text=TextSettings(
-            hidden_size=32,
-            num_layers=1,
-            num_heads=2,
-            num_kv_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        ),
-        vocab_size=300,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
-    )
+    model = ModelConfig.tiny(text_num_layers=1)
     # 12 train entries / batch 4 × 3 epochs = 9 steps: initial/early/mid/late fall on distinct steps
     cfg = TrainConfig(
         data=data,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from imax.model import build_model, train_tokenizer
-from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
+from imax.schema.config.model import ModelConfig
 
 TASK_TOKENS = ("[calculate]", "[report]", "[refer]")
 CORPUS = [
@@ -20,22 +20,12 @@ CORPUS = [
 
 def tiny_config(strategy: str = "default", n_layers: int = 2) -> ModelConfig:
     """32 px images, 16 px patches → 4 image tokens ("default") or 5 ("full")."""
-    return ModelConfig(
-        vision=VisionSettings(
-            image_size=32, patch_size=16, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64
-        ),
-        text=TextSettings(
-            hidden_size=32,
-            num_layers=n_layers,
-            num_heads=2,
-            num_kv_heads=2,
-            intermediate_size=48,
-            max_position_embeddings=128,
-        ),
-        vision_feature_select_strategy=strategy,  # type: ignore[arg-type]
+    return ModelConfig.tiny(
+        vision_num_layers=2,
+        text_num_layers=n_layers,
+        text_intermediate_size=48,
+        vision_feature_select_strategy=strategy,
         vocab_size=320,
-        seed=0,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
     )
 
 

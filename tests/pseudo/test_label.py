@@ -66,7 +66,7 @@ def test_pseudo_label_with_images_encoded_once_matches_per_batch_encoding(tmp_pa
     from imax.data import PromptCollator, TrainCollator
     from imax.model import build_model, train_tokenizer
     from imax.pseudo.label import pseudo_label
-    from imax.schema.config.model import ModelConfig, TextSettings, VisionSettings
+    from imax.schema.config.model import ModelConfig
     from imax.tasks import TASK_TOKENS
 
     rng = np.random.default_rng(0)
@@ -81,13 +81,7 @@ def test_pseudo_label_with_images_encoded_once_matches_per_batch_encoding(tmp_pa
                             "instruction": TASKS[task].render_instruction(query, 0), "response": "",
                             "image": f"{i}.png"})  # fmt: skip
     tok = train_tokenizer([e["instruction"] for e in entries] * 5 + ["0.50 yes no Edema"] * 5, TASK_TOKENS, 300)
-    cfg = ModelConfig(
-        vision=VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
-                              intermediate_size=64),
-        text=TextSettings(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=2, intermediate_size=48,
-                          max_position_embeddings=256),
-        vocab_size=300, seed=0,
-    )  # fmt: skip
+    cfg = ModelConfig.tiny(text={"num_layers": 1, "intermediate_size": 48, "max_position_embeddings": 256})
     model = build_model(cfg, tok).eval()
     interface = ModelInterface.from_processor(make_processor(model, tok))
     prompt = PromptCollator(interface, tmp_path, 256)

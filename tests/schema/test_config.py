@@ -80,3 +80,20 @@ def test_percent_sign_in_docstring_does_not_break_help():
     parser = argparse.ArgumentParser()
     add_arguments(parser, Percent)
     assert "Five % of the cohort." in " ".join(parser.format_help().split())
+
+
+def test_tiny_model_config_overrides_by_field_group_and_whole_group():
+    from imax.schema.config.model import LoraSettings, ModelConfig
+
+    base = ModelConfig.tiny()
+    assert (base.vision.image_size, base.vision.patch_size, base.text.num_layers, base.vocab_size) == (32, 16, 2, 300)
+    assert base.lora.dropout == 0.0 and base.seed == 0
+    cfg = ModelConfig.tiny(text_num_layers=1, vision={"num_layers": 2}, vocab_size=320, lora_dropout=0.1,
+                           vision_feature_select_strategy="full")  # fmt: skip
+    assert (cfg.text.num_layers, cfg.text.hidden_size, cfg.vision.num_layers, cfg.vision.hidden_size) == (1, 32, 2, 32)
+    assert (cfg.vocab_size, cfg.lora.dropout, cfg.lora.r, cfg.vision_feature_select_strategy) == (320, 0.1, 4, "full")
+    assert ModelConfig.tiny(lora=LoraSettings()).lora == LoraSettings()
+    assert base == ModelConfig.tiny() and base.text is not ModelConfig.tiny().text  # fresh groups each call
+    for bad in ({"text_depth": 3}, {"colour": 1}, {"lora": LoraSettings(), "lora_r": 2}):
+        with pytest.raises(TypeError, match=r"ModelConfig\.tiny"):
+            ModelConfig.tiny(**bad)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
+from imax.schema.config.model import ModelConfig
 from imax.schema.config.train import TrainConfig
 
 RESPONSES = {
@@ -59,14 +59,7 @@ def make_dataset(root: Path, n_images: int = 8, n_val: int = 2, size: int = 32) 
 
 
 def tiny_model(dropout: float = 0.0) -> ModelConfig:
-    return ModelConfig(
-        vision=VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
-                              intermediate_size=64),
-        text=TextSettings(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
-                          max_position_embeddings=128),
-        vocab_size=300,
-        lora=LoraSettings(r=4, alpha=8, dropout=dropout),
-    )
+    return ModelConfig.tiny(lora_dropout=dropout)
 
 
 def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:

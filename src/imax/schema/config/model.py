@@ -7,8 +7,8 @@ Linear projector, LLaMA-2 with LoRA rank 8 on every linear layer of the language
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
 LORA_TARGET_REGEX = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """PEFT ``target_modules`` regex: every linear layer of the language model and nothing else. A suffix
@@ -97,3 +97,44 @@ class ModelConfig:
     """Seed of the random initialisation of the tiny model."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     """LoRA settings for fine-tuning."""
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> ModelConfig:
+        """The small model tests and benchmarks build (≈ 60 K parameters with a 300-token vocabulary).
+
+        32 px single-channel images in 16 px patches (4 image tokens, 5 with ``"full"``), a 1-layer CLIP
+        tower of width 32, a 2-layer Llama of width 32 (2 heads, 128 positions), LoRA r=4 / alpha=8 without
+        dropout (so runs are deterministic), seed 0. One definition, so a test states only the sizes it
+        depends on.
+
+        Overrides: a top-level field by name (``vocab_size=320``); a nested field as ``<group>_<field>``
+        with group ``vision``, ``text`` or ``lora`` (``text_num_layers=1``, ``lora_dropout=0.1``); or a
+        whole group as a dict of its fields (``text={"hidden_size": 64, "num_layers": 1}``) or as its
+        dataclass. An unknown name raises ``TypeError``.
+        """
+        groups: dict[str, Any] = {
+            "vision": VisionSettings(image_size=32, patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
+                                     intermediate_size=64),
+            "text": TextSettings(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
+                                 max_position_embeddings=128),
+            "lora": LoraSettings(r=4, alpha=8, dropout=0.0),
+        }  # fmt: skip
+        top: dict[str, Any] = {"vocab_size": 300, "seed": 0}
+        top_names = {f.name for f in fields(cls)}
+        nested: dict[str, dict[str, Any]] = {g: {} for g in groups}
+        for key, value in overrides.items():
+            group, _, name = key.partition("_")
+            if key in groups and isinstance(value, dict):
+                nested[key].update(value)
+            elif key in top_names:
+                top[key] = value
+            elif group in groups and name in {f.name for f in fields(groups[group])}:
+                nested[group][name] = value
+            else:
+                raise TypeError(f"ModelConfig.tiny: no field {key!r} (top-level, vision_*, text_* or lora_*)")
+        for group, base in groups.items():
+            if group not in top:
+                top[group] = replace(base, **nested[group])
+            elif nested[group]:
+                raise TypeError(f"ModelConfig.tiny: {group} given whole and by field")
+        return cls(**top)
