@@ -25,62 +25,46 @@ import os
 import platform
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from imax.fisher.grads import per_sample_grads, select_params
 from imax.fisher.spectrum import fisher_eigenvalues
+from imax.model import apply_lora, build_model, num_image_tokens, train_tokenizer
+from imax.model.tokenizer import BASE_SPECIALS
+from imax.schema.config.model import ModelConfig
 
-VOCAB, IMAGE_TOKEN = 256, 3
-LM_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+N_SPECIAL = len(BASE_SPECIALS)
 
+def tiny_llava(hidden: int, layers: int, r: int, image_size: int, seed: int = 0) -> tuple[torch.nn.Module, Any]:
+    """The LLaVA imax assembles (``ModelConfig.tiny`` resized) with imax's LoRA; returns (PeftModel, tokenizer).
 
-def tiny_llava(hidden: int, layers: int, r: int, image_size: int, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    vision = CLIPVisionConfig(
-        num_channels=1,
-        image_size=image_size,
-        patch_size=16,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-    )
-    text = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=IMAGE_TOKEN,
-        vision_feature_select_strategy="default",
-    )
-    lora = LoraConfig(
-        r=r,
-        lora_alpha=2 * r,
-        target_modules=LM_TARGETS,
-        modules_to_save=["multi_modal_projector"],
-        init_lora_weights=False,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return get_peft_model(LlavaForConditionalGeneration(cfg).eval(), lora)
+    LoRA B is drawn at random (PEFT initialises it to 0, which would make every LoRA-A gradient 0 and leave
+    half of the measured Jacobian columns empty).
+    """
+    cfg = ModelConfig.tiny(
+        vision={"image_size": image_size, "hidden_size": 64, "num_layers": 2, "intermediate_size": 128},
+        text={"hidden_size": hidden, "num_layers": layers, "intermediate_size": 2 * hidden,
+              "max_position_embeddings": 256},
+        lora={"r": r, "alpha": 2 * r},
+        vocab_size=300,
+        seed=seed,
+    )  # fmt: skip
+    tokenizer = train_tokenizer(["the heart is enlarged, no effusion"] * 8, (), vocab_size=cfg.vocab_size)
+    model = apply_lora(build_model(cfg, tokenizer).eval(), cfg.lora)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=g) / param.shape[1] ** 0.5)
+    return model, tokenizer
 
 
 def probe_batches(
-    n: int, batch: int, n_image: int, image_size: int, text: int = 40, seed: int = 0
+    n: int, batch: int, n_image: int, image_size: int, tokenizer: Any, text: int = 40, seed: int = 0
 ) -> list[dict]:
     """Right-padded random probe: [bos, <image>×n_image, prompt (16), answer (rest)], varying lengths."""
     g = torch.Generator().manual_seed(seed)
@@ -88,12 +72,14 @@ def probe_batches(
     for start in range(0, n, batch):
         b = min(batch, n - start)
         width = 1 + n_image + text
-        ids = torch.randint(4, VOCAB, (b, width), generator=g)
-        ids[:, 1 : 1 + n_image] = IMAGE_TOKEN
+        # ordinary tokens only (ids below N_SPECIAL are <unk> <s> </s> <pad> <image> ...)
+        ids = torch.randint(N_SPECIAL, len(tokenizer), (b, width), generator=g)
+        ids[:, 0] = tokenizer.bos_token_id
+        ids[:, 1 : 1 + n_image] = tokenizer.convert_tokens_to_ids("<image>")
         mask = torch.ones(b, width, dtype=torch.long)
         for i, ln in enumerate(torch.randint(width - text // 2, width + 1, (b,), generator=g).tolist()):
             mask[i, ln:] = 0
-        ids[mask == 0] = 0
+        ids[mask == 0] = tokenizer.pad_token_id
         labels = ids.clone()
         labels[:, : 1 + n_image + 16] = -100
         labels[mask == 0] = -100
@@ -173,9 +159,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fisher.json")
     args = ap.parse_args()
 
-    model = tiny_llava(args.hidden, args.layers, args.r, args.image_size)
-    n_image = (args.image_size // 16) ** 2
-    batches = probe_batches(args.n, args.batch, n_image, args.image_size)
+    model, tokenizer = tiny_llava(args.hidden, args.layers, args.r, args.image_size)
+    n_image = num_image_tokens(model)
+    batches = probe_batches(args.n, args.batch, n_image, args.image_size, tokenizer)
     names = list(select_params(model))
     p = sum(x.numel() for x in select_params(model).values())
     jacobian(model, [{k: v[:2] for k, v in batches[0].items()}], "vmap", names)  # warm-up (lazy inits)
