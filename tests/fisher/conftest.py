@@ -1,4 +1,10 @@
-"""Tiny LLaVA + PEFT LoRA built straight from transformers classes, and random right-padded batches."""
+"""Tiny LLaVA + LoRA models for the Fisher tests, and random right-padded batches.
+
+``imax_llava`` is the model imax assembles (``ModelConfig.tiny`` + ``apply_lora``); ``tiny_llava`` builds
+the composition straight from transformers classes, on purpose, for layouts ``ModelConfig`` cannot express
+(several feature layers, LLaVA's -2 feature layer): per-sample gradients must work for any LLaVA checkpoint.
+Both share the tokenizer's vocabulary and ``<image>`` id so ``random_batch`` serves either.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,36 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-VOCAB, IMAGE_TOKEN = 48, 3
+from imax.model import apply_lora, build_model, train_tokenizer
+from imax.model.tokenizer import BASE_SPECIALS
+from imax.model.tokenizer import IMAGE_TOKEN as IMAGE
+from imax.schema.config.model import ModelConfig
+
+TOKENIZER = train_tokenizer(["the heart is enlarged, no effusion"] * 8, (), vocab_size=270)
+VOCAB, IMAGE_TOKEN = len(TOKENIZER), TOKENIZER.convert_tokens_to_ids(IMAGE)
 LM_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+def imax_llava(seed: int = 0, hidden: int = 16, layers: int = 1, r: int = 2) -> torch.nn.Module:
+    """imax's tiny LLaVA (32 px, patch 16 → 4 image tokens) with stock PEFT LoRA (P ≈ 1.3K).
+
+    LoRA B is drawn at random, so LoRA-A gradients are non-zero (PEFT's default B=0 kills them).
+    """
+    cfg = ModelConfig.tiny(
+        vision_num_layers=2,
+        text={"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_layers": layers,
+              "max_position_embeddings": 64},
+        lora={"r": r, "alpha": 2 * r, "fused": False},
+        vocab_size=VOCAB,
+        seed=seed,
+    )  # fmt: skip
+    model = apply_lora(build_model(cfg, TOKENIZER).eval(), cfg.lora)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=g) / param.shape[1] ** 0.5)
+    return model
 
 
 def tiny_llava(
@@ -63,7 +97,7 @@ def random_batch(
 ) -> dict[str, Any]:
     """n right-padded samples: [bos, <image>×n_image, prompt…, answer…], labels on the answer only."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(4, VOCAB, (n, width), generator=g)
+    ids = torch.randint(len(BASE_SPECIALS), VOCAB, (n, width), generator=g)
     ids[:, 1 : 1 + n_image] = IMAGE_TOKEN
     mask = torch.ones(n, width, dtype=torch.long)
     lengths = torch.randint(10, width + 1, (n,), generator=g)
@@ -85,4 +119,4 @@ def random_batch(
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
-    return tiny_llava()
+    return imax_llava()
