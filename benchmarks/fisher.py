@@ -34,6 +34,7 @@ import torch
 from imax.fisher.grads import per_sample_grads, select_params
 from imax.fisher.spectrum import fisher_eigenvalues
 from imax.model import apply_lora, build_model, num_image_tokens, train_tokenizer
+from imax.model.lora import randomize_lora_b
 from imax.model.tokenizer import BASE_SPECIALS
 from imax.schema.config.model import ModelConfig
 
@@ -55,11 +56,7 @@ def tiny_llava(hidden: int, layers: int, r: int, image_size: int, seed: int = 0)
     )  # fmt: skip
     tokenizer = train_tokenizer(["the heart is enlarged, no effusion"] * 8, (), vocab_size=cfg.vocab_size)
     model = apply_lora(build_model(cfg, tokenizer).eval(), cfg.lora)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=g) / param.shape[1] ** 0.5)
+    randomize_lora_b(model, seed)
     return model, tokenizer
 
 

@@ -17,6 +17,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from imax.model import apply_lora, build_model, train_tokenizer
+from imax.model.lora import randomize_lora_b
 from imax.model.tokenizer import BASE_SPECIALS
 from imax.model.tokenizer import IMAGE_TOKEN as IMAGE
 from imax.schema.config.model import ModelConfig
@@ -40,11 +41,7 @@ def imax_llava(seed: int = 0, hidden: int = 16, layers: int = 1, r: int = 2) -> 
         seed=seed,
     )  # fmt: skip
     model = apply_lora(build_model(cfg, TOKENIZER).eval(), cfg.lora)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=g) / param.shape[1] ** 0.5)
+    randomize_lora_b(model, seed)
     return model
 
 

@@ -93,3 +93,22 @@ def test_fused_lora_layers_give_the_same_per_sample_gradients(model):
     for method in ("loop", "vmap"):
         got = per_sample_grads(fused, batch, names, method)
         torch.testing.assert_close(got, stock, rtol=1e-4, atol=1e-5 * float(stock.abs().max()))
+
+
+def test_randomized_lora_b_gives_lora_a_gradients(model):
+    # imax_llava draws B at random (randomize_lora_b); with PEFT's B = 0 every LoRA-A gradient is 0
+    import copy
+
+    from imax.model.lora import randomize_lora_b
+
+    batch = random_batch(2, seed=8)
+    a_names = [n for n in select_params(model) if "lora_A" in n]
+    assert a_names and per_sample_grads(model, batch, a_names, "loop").abs().sum(1).min() > 0
+    zero_b = copy.deepcopy(model)
+    for name, param in zero_b.named_parameters():
+        if "lora_B" in name:
+            param.data.zero_()
+    assert per_sample_grads(zero_b, batch, a_names, "loop").abs().max() == 0
+    assert randomize_lora_b(zero_b, 0) == len(a_names)
+    torch.testing.assert_close(per_sample_grads(zero_b, batch, a_names, "loop"),
+                               per_sample_grads(model, batch, a_names, "loop"))  # fmt: skip

@@ -85,6 +85,23 @@ def apply_lora(model: torch.nn.Module, lora: LoraSettings) -> PeftModel:
     return peft_model
 
 
+def randomize_lora_b(model: torch.nn.Module, seed: int = 0) -> int:
+    """Draw every LoRA B matrix (r_out x r) from N(0, 1/r), in place; returns how many were drawn.
+
+    PEFT starts B at 0 so a fresh adapter leaves the model unchanged, but then every LoRA-A gradient is
+    0 too: per-sample gradient and Fisher checks on an untrained adapter would see half their columns
+    empty. This gives such checks (tests, benchmarks) a generic adapter instead.
+    """
+    g = torch.Generator().manual_seed(seed)
+    drawn = 0
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=g, dtype=param.dtype) / param.shape[1] ** 0.5)
+                drawn += 1
+    return drawn
+
+
 def trainable_parameter_names(model: torch.nn.Module) -> list[str]:
     """Sorted names of the parameters with ``requires_grad``."""
     return sorted(n for n, p in model.named_parameters() if p.requires_grad)
