@@ -72,7 +72,7 @@ from imax.model import (
     settings_of,
     train_tokenizer,
 )
-from imax.model.build import check_safetensors
+from imax.model.files import check_safetensors
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
