@@ -24,180 +24,32 @@ The engine is pure Python ``re``; the compiled tables are built once at import.
 
 from __future__ import annotations
 
-import re
-import re._constants as _sc  # the regex parser's opcodes: used only to derive literal pre-filters
-import re._parser as _sp
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
 
-from imax.evaluate.labeler.phrases import (
-    CLASSES,
-    NEGATION,
-    OTHER_FINDINGS,
-    PRE_NEGATION_UNCERTAINTY,
-    PSEUDO,
-    SIDES,
-    TERMINATORS,
-    UNCERTAINTY,
-    ClassPhrases,
+from imax.evaluate.labeler.tables import (
+    COMPILED_ALL,
+    COORD,
+    CUES,
+    EXCLUDE_WINDOW,
+    KEY_PARTS,
+    KEYS,
+    KIND_NEG,
+    KIND_PRE_NEG_UNC,
+    KIND_UNC,
+    LIST_JOIN,
+    NEW_FINDING_START,
+    PSEUDO_MATCHER,
+    SENT_SPLIT,
+    SIDE_RE,
+    TERM_MATCHER,
+    WORD,
+    CompiledClass,
+    CueAt,
+    Side,
+    Span,
+    Status,
 )
-
-Status = Literal["positive", "negative", "uncertain"]
-Side = Literal["left", "right", "bilateral", ""]
-Span = tuple[int, int]
-
-OTHER: Final[str] = "_other"
-"""Pseudo-class of CheXpert's no_finding.txt phrases (other findings that rule out "No Finding")."""
-
-_LB = r"(?<![\w-])"  # left word boundary; a hyphen counts as part of the word ("non-enlarged")
-_EXCLUDE_WINDOW = 48  # characters either side of a mention searched for context_exclude words
-
-
-def _required(seq: Any) -> set[str] | None:
-    """Literals of which at least one occurs in every match of the parsed pattern ``seq`` (None: unknown)."""
-    cands: list[set[str]] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            cands.append({"".join(run)})
-            run.clear()
-
-    for op, av in seq:
-        if op is _sc.LITERAL:
-            run.append(chr(av))
-            continue
-        flush()
-        r: set[str] | None = None
-        if op is _sc.SUBPATTERN:
-            r = _required(av[-1])
-        elif op is _sc.BRANCH:
-            subs = [_required(b) for b in av[1]]
-            r = None if any(x is None for x in subs) else set().union(*subs)  # type: ignore[arg-type]
-        elif op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT) and av[0] >= 1:
-            r = _required(av[2])
-        if r:
-            cands.append(r)
-    flush()
-    return max(cands, key=lambda c: min(len(x) for x in c), default=None)
-
-
-_KEY_PARTS: dict[str, list[int]] = {}
-"""Required literal → ids of the regex parts that need it (filled as the tables compile)."""
-
-
-class _Matcher:
-    """Regex alternatives, each run only when one of its required literals is in the sentence.
-
-    Python's ``re`` tries every alternative at every position; finding the sentence's literals once
-    (:func:`_active`) and running only the parts they admit makes a 40-phrase table nearly free on a
-    sentence that names none of them.
-    """
-
-    _next_id = 0
-
-    def __init__(self, patterns: tuple[str, ...], boundary: bool = True) -> None:
-        lb = _LB if boundary else ""
-        self.parts: list[tuple[int, re.Pattern[str]]] = []
-        self.keys: set[str] = set()
-        for p in patterns:
-            req = _required(_sp.parse(p)) or {""}
-            pid = _Matcher._next_id
-            _Matcher._next_id += 1
-            for k in req:
-                _KEY_PARTS.setdefault(k, []).append(pid)
-            self.keys |= req
-            self.parts.append((pid, re.compile(f"{lb}(?:{p})")))
-
-    def __bool__(self) -> bool:
-        return bool(self.parts)
-
-    def spans(self, s: str, active: set[int]) -> list[Span]:
-        """Non-overlapping matches (start, end), earliest first and the longest at one start."""
-        found = [
-            (m.start(), m.end())
-            for pid, rx in self.parts
-            if pid in active
-            for m in rx.finditer(s)
-            if m.end() > m.start()
-        ]
-        if len(found) < 2:
-            return found
-        found.sort(key=lambda x: (x[0], x[0] - x[1]))
-        out = [found[0]]
-        for a, b in found[1:]:
-            if a >= out[-1][1]:
-                out.append((a, b))
-        return out
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    name: str
-    mention: _Matcher
-    uncertain: _Matcher
-    negative: _Matcher
-    anchor: _Matcher
-    unmention: _Matcher
-    exclude: re.Pattern[str] | None
-    state_positive: re.Pattern[str] | None
-    state_stable: re.Pattern[str] | None
-    exclude_sentence: bool
-    keys: frozenset[str]
-    """Literals of which one must be in a sentence for any of the class's phrases to match."""
-
-
-def _compile_class(name: str, c: ClassPhrases) -> _Compiled:
-    mention, uncertain = _Matcher(c.mention), _Matcher(c.uncertain)
-    negative, anchor = _Matcher(c.negative), _Matcher(c.anchor)
-    keys = frozenset(mention.keys | uncertain.keys | negative.keys | anchor.keys)
-    return _Compiled(
-        name=name,
-        mention=mention,
-        uncertain=uncertain,
-        negative=negative,
-        anchor=anchor,
-        unmention=_Matcher(c.unmention, boundary=False),
-        exclude=re.compile(c.context_exclude) if c.context_exclude else None,
-        state_positive=re.compile(c.state_positive) if c.state_positive else None,
-        state_stable=re.compile(c.state_stable) if c.state_stable else None,
-        exclude_sentence=c.exclude_in_sentence,
-        keys=keys,
-    )
-
-
-_CLASSES: Final[list[_Compiled]] = [_compile_class(n, c) for n, c in CLASSES.items()]
-_OTHER: Final[_Compiled] = _compile_class(OTHER, ClassPhrases(mention=OTHER_FINDINGS))
-_ALL: Final[tuple[_Compiled, ...]] = (*_CLASSES, _OTHER)
-
-_KIND_PRE_NEG_UNC, _KIND_NEG, _KIND_UNC = 0, 1, 2
-_CueAt = tuple[int, int, int, str, "int | None", bool]
-"""A cue found in a sentence: start, end, kind, direction, reach, nearest."""
-_CUES: Final[list[tuple[int, _Matcher, int, str, int | None, bool]]] = [
-    (m.parts[0][0], m, kind, c.direction, c.reach, c.nearest)
-    for kind, table in (
-        (_KIND_PRE_NEG_UNC, PRE_NEGATION_UNCERTAINTY),
-        (_KIND_NEG, NEGATION),
-        (_KIND_UNC, UNCERTAINTY),
-    )
-    for c in table
-    for m in [_Matcher((c.pattern,), boundary=False)]
-]
-_PSEUDO: Final[_Matcher] = _Matcher(PSEUDO, boundary=False)
-_TERM: Final[_Matcher] = _Matcher(TERMINATORS, boundary=False)
-_WORD: Final[re.Pattern[str]] = re.compile(r"[\w/'-]+")
-# A comma continues a list ("no A, B, or C") only when no new finding starts after it.
-_LIST_JOIN: Final[re.Pattern[str]] = re.compile(r"\b(?:or|nor|and)\b")
-_COORD: Final[re.Pattern[str]] = _LIST_JOIN
-_NEW_FINDING_START: Final[re.Pattern[str]] = re.compile(
-    r"\s*(?:there|the|a|an|small|moderate|large|mild|severe|trace|minimal|new|increased|decreased|stable|"
-    r"persistent|unchanged|left|right|bilateral|bibasilar|possible|probable|likely|but|however|although|"
-    r"is|are|with|otherwise|mildly|moderately|slightly|improved|worsened|known|chronic|residual)\b"
-)
-_SIDE_RE: Final[list[tuple[re.Pattern[str], Side]]] = [(re.compile(p), s) for p, s in SIDES]  # type: ignore[misc]
-# Sentence ends: . ! ? followed by whitespace (not a decimal point "0.5"), or a line break.
-_SENT_SPLIT: Final[re.Pattern[str]] = re.compile(r"(?<=[.!?])\s+|\n+")
-_KEYS: Final[tuple[str, ...]] = tuple(_KEY_PARTS)  # every table is compiled above this line
+from imax.evaluate.labeler.tables import OTHER as OTHER  # re-exported: the engine's public names stay here
 
 
 @dataclass(frozen=True)
@@ -217,7 +69,7 @@ class Mention:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` (decimal points such as "0.5 cm" do not end a sentence)."""
-    return [s.strip() for s in _SENT_SPLIT.split(text) if s and s.strip()]
+    return [s.strip() for s in SENT_SPLIT.split(text) if s and s.strip()]
 
 
 def _overlaps(a: Span, spans: list[Span]) -> bool:
@@ -233,7 +85,7 @@ class _Sentence:
     """The sentence as written (for the mention text), same length as ``s``."""
     active: set[int]
     """Ids of the regex parts whose required literals occur in ``s``."""
-    cues: list[_CueAt]
+    cues: list[CueAt]
     terms: list[Span]
     commas: list[int]
     sides: list[tuple[int, int, Side]]
@@ -260,9 +112,9 @@ class _Sentence:
         """May a pre cue's scope cross the commas in s[a:b]? Only along a list joined by or/nor/and."""
         for c in self.commas:
             if a <= c < b:
-                if _NEW_FINDING_START.match(self.s, c + 1):
+                if NEW_FINDING_START.match(self.s, c + 1):
                     return False
-                if not _LIST_JOIN.search(self.s, c + 1, clause_hi):
+                if not LIST_JOIN.search(self.s, c + 1, clause_hi):
                     return False
         return True
 
@@ -272,8 +124,8 @@ class _Sentence:
         commas = [c for c in self.commas if a <= c < b]
         if not commas:
             return True
-        return bool(_LIST_JOIN.search(self.s, a, b)) and not any(
-            _NEW_FINDING_START.match(self.s, c + 1) for c in commas
+        return bool(LIST_JOIN.search(self.s, a, b)) and not any(
+            NEW_FINDING_START.match(self.s, c + 1) for c in commas
         )
 
     def _between(self, a: int, b: int) -> bool:
@@ -289,7 +141,7 @@ class _Sentence:
             if direction in ("pre", "both") and lo <= a and b <= span[0]:
                 gap = self.s[b : span[0]]
                 if (
-                    (reach is None or len(_WORD.findall(gap)) <= reach)
+                    (reach is None or len(WORD.findall(gap)) <= reach)
                     and self._comma_ok(b, span[0], hi)
                     and not (nearest and self._between(b, span[0]))
                 ):
@@ -298,7 +150,7 @@ class _Sentence:
             if direction in ("post", "both") and span[1] <= a and b <= hi:
                 gap = self.s[span[1] : a]
                 if (
-                    (reach is None or len(_WORD.findall(gap)) <= reach)
+                    (reach is None or len(WORD.findall(gap)) <= reach)
                     and self._list_gap(span[1], a)
                     and not (nearest and self._between(span[1], a))
                 ):
@@ -306,16 +158,16 @@ class _Sentence:
         return kinds
 
 
-def _cues(s: str, active: set[int]) -> list[_CueAt]:
+def _cues(s: str, active: set[int]) -> list[CueAt]:
     found = [
         (a, b, kind, d, r, n)
-        for pid, p, kind, d, r, n in _CUES
+        for pid, p, kind, d, r, n in CUES
         if pid in active
         for a, b in p.spans(s, active)
     ]
     if not found:
         return []
-    pseudo = _PSEUDO.spans(s, active)
+    pseudo = PSEUDO_MATCHER.spans(s, active)
     kept = []
     for c in found:
         if pseudo and _overlaps((c[0], c[1]), pseudo):
@@ -328,7 +180,7 @@ def _cues(s: str, active: set[int]) -> list[_CueAt]:
             o[0] <= c[0]
             and c[1] <= o[1]
             and (o[1] - o[0]) > (c[1] - c[0])
-            and o[2] != _KIND_PRE_NEG_UNC
+            and o[2] != KIND_PRE_NEG_UNC
             and (o[3] == "both" or o[3] == c[3])
             for o in found
         ):
@@ -340,7 +192,7 @@ def _cues(s: str, active: set[int]) -> list[_CueAt]:
 def _sides(s: str) -> list[tuple[int, int, Side]]:
     """Side words of the sentence; the "right" of "left and right" belongs to the bilateral phrase."""
     out: list[tuple[int, int, Side]] = []
-    for pattern, side in _SIDE_RE:
+    for pattern, side in SIDE_RE:
         for m in pattern.finditer(s):
             if side != "bilateral" and any(a < m.end() and m.start() < b for a, b, _ in out):
                 continue
@@ -357,7 +209,7 @@ def _side(sides: list[tuple[int, int, Side]], lo: int, hi: int, start: int) -> S
     return best[1]
 
 
-def _candidates(cls: _Compiled, ctx: _Sentence) -> list[tuple[Span, str]]:
+def _candidates(cls: CompiledClass, ctx: _Sentence) -> list[tuple[Span, str]]:
     """The class's mention spans and how each is read, after unmentions and context exclusions."""
     s = ctx.s
     unmention = cls.unmention.spans(s, ctx.active) if cls.unmention else []
@@ -377,10 +229,10 @@ def _candidates(cls: _Compiled, ctx: _Sentence) -> list[tuple[Span, str]]:
                 continue
             if cls.exclude is not None:
                 lo, hi = (0, len(s)) if cls.exclude_sentence else ctx.subclause(*span)
-                lo, hi = max(lo, span[0] - _EXCLUDE_WINDOW), min(hi, span[1] + _EXCLUDE_WINDOW)
+                lo, hi = max(lo, span[0] - EXCLUDE_WINDOW), min(hi, span[1] + EXCLUDE_WINDOW)
                 if not cls.exclude_sentence:
                     # a coordinated finding is not context: "no pulmonary nodule or rib fracture"
-                    for m in _COORD.finditer(s, lo, hi):
+                    for m in COORD.finditer(s, lo, hi):
                         if m.end() <= span[0]:
                             lo = m.end()
                         elif m.start() >= span[1]:
@@ -393,7 +245,7 @@ def _candidates(cls: _Compiled, ctx: _Sentence) -> list[tuple[Span, str]]:
     return out
 
 
-def _read(cls: _Compiled, ctx: _Sentence, cands: list[tuple[Span, str]], k: int) -> list[Mention]:
+def _read(cls: CompiledClass, ctx: _Sentence, cands: list[tuple[Span, str]], k: int) -> list[Mention]:
     """Status and side of each candidate mention of one class."""
     s = ctx.s
     out: list[Mention] = []
@@ -416,11 +268,11 @@ def _read(cls: _Compiled, ctx: _Sentence, cands: list[tuple[Span, str]], k: int)
 def _status(kinds: set[int], how: str) -> Status:
     if how == "negative":
         return "negative"
-    if _KIND_PRE_NEG_UNC in kinds:
+    if KIND_PRE_NEG_UNC in kinds:
         return "uncertain"
-    if _KIND_NEG in kinds:
+    if KIND_NEG in kinds:
         return "negative"
-    if _KIND_UNC in kinds or how == "uncertain":
+    if KIND_UNC in kinds or how == "uncertain":
         return "uncertain"
     return "positive"
 
@@ -431,17 +283,17 @@ def sentence_mentions(sentence: str, k: int = 0, prefilter: bool = True) -> list
     ``prefilter=False`` runs every regex (the literal pre-filter only skips regexes that cannot match;
     the tests check both give the same mentions)."""
     s = sentence.lower()
-    present = [key for key in _KEYS if key in s] if prefilter else list(_KEYS)
-    classes = [c for c in _ALL if not c.keys.isdisjoint(present)]
+    present = [key for key in KEYS if key in s] if prefilter else list(KEYS)
+    classes = [c for c in COMPILED_ALL if not c.keys.isdisjoint(present)]
     if not classes:
         return []
-    active = {pid for key in present for pid in _KEY_PARTS[key]}
+    active = {pid for key in present for pid in KEY_PARTS[key]}
     ctx = _Sentence(
         s,
         sentence if len(sentence) == len(s) else s,
         active,
         _cues(s, active),
-        _TERM.spans(s, active),
+        TERM_MATCHER.spans(s, active),
         [i for i, ch in enumerate(s) if ch == ","],
         _sides(s),
     )
