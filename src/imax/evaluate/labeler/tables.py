@@ -13,17 +13,15 @@ import re._parser as _sp
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from imax.evaluate.labeler.phrases import (
-    CLASSES,
+from imax.evaluate.labeler.cues import (
     NEGATION,
-    OTHER_FINDINGS,
     PRE_NEGATION_UNCERTAINTY,
     PSEUDO,
     SIDES,
     TERMINATORS,
     UNCERTAINTY,
-    ClassPhrases,
 )
+from imax.evaluate.labeler.phrases import CLASSES, OTHER_FINDINGS, ClassPhrases
 
 Status = Literal["positive", "negative", "uncertain"]
 Side = Literal["left", "right", "bilateral", ""]
