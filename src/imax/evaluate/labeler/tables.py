@@ -13,14 +13,7 @@ import re._parser as _sp
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from imax.evaluate.labeler.cues import (
-    NEGATION,
-    PRE_NEGATION_UNCERTAINTY,
-    PSEUDO,
-    SIDES,
-    TERMINATORS,
-    UNCERTAINTY,
-)
+from imax.evaluate.labeler import cues
 from imax.evaluate.labeler.phrases import CLASSES, OTHER_FINDINGS, ClassPhrases
 
 Status = Literal["positive", "negative", "uncertain"]
@@ -157,15 +150,15 @@ CueAt = tuple[int, int, int, str, "int | None", bool]
 CUES: Final[list[tuple[int, Matcher, int, str, int | None, bool]]] = [
     (m.parts[0][0], m, kind, c.direction, c.reach, c.nearest)
     for kind, table in (
-        (KIND_PRE_NEG_UNC, PRE_NEGATION_UNCERTAINTY),
-        (KIND_NEG, NEGATION),
-        (KIND_UNC, UNCERTAINTY),
+        (KIND_PRE_NEG_UNC, cues.PRE_NEGATION_UNCERTAINTY),
+        (KIND_NEG, cues.NEGATION),
+        (KIND_UNC, cues.UNCERTAINTY),
     )
     for c in table
     for m in [Matcher((c.pattern,), boundary=False)]
 ]
-PSEUDO_MATCHER: Final[Matcher] = Matcher(PSEUDO, boundary=False)
-TERM_MATCHER: Final[Matcher] = Matcher(TERMINATORS, boundary=False)
+PSEUDO_MATCHER: Final[Matcher] = Matcher(cues.PSEUDO, boundary=False)
+TERM_MATCHER: Final[Matcher] = Matcher(cues.TERMINATORS, boundary=False)
 WORD: Final[re.Pattern[str]] = re.compile(r"[\w/'-]+")
 # A comma continues a list ("no A, B, or C") only when no new finding starts after it.
 LIST_JOIN: Final[re.Pattern[str]] = re.compile(r"\b(?:or|nor|and)\b")
@@ -175,7 +168,7 @@ NEW_FINDING_START: Final[re.Pattern[str]] = re.compile(
     r"persistent|unchanged|left|right|bilateral|bibasilar|possible|probable|likely|but|however|although|"
     r"is|are|with|otherwise|mildly|moderately|slightly|improved|worsened|known|chronic|residual)\b"
 )
-SIDE_RE: Final[list[tuple[re.Pattern[str], Side]]] = [(re.compile(p), s) for p, s in SIDES]  # type: ignore[misc]
+SIDE_RE: Final[list[tuple[re.Pattern[str], Side]]] = [(re.compile(p), s) for p, s in cues.SIDES]  # type: ignore[misc]
 # Sentence ends: . ! ? followed by whitespace (not a decimal point "0.5"), or a line break.
 SENT_SPLIT: Final[re.Pattern[str]] = re.compile(r"(?<=[.!?])\s+|\n+")
 KEYS: Final[tuple[str, ...]] = tuple(KEY_PARTS)  # every table is compiled above this line
