@@ -73,6 +73,7 @@ from imax.model import (
     train_tokenizer,
 )
 from imax.model.build import check_safetensors
+from imax.model.vision_cache import build_vision_cache
 from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
@@ -81,7 +82,6 @@ from imax.train import checkpoint as ckpt
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
-from imax.train.vision_cache import build_vision_cache
 
 IGNORE = -100
 ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "interface.json")
@@ -166,7 +166,7 @@ def answer_losses(
         batch: ``input_ids, attention_mask, labels`` long ``(B, L)``; ``pixel_values`` ``(B, C, S, S)``.
         autocast: a context factory around the forward (``accelerator.autocast``).
         image_features: ``(B, n_image, D)`` frozen-tower features of the batch's images
-            (:mod:`imax.train.vision_cache`), used instead of ``pixel_values`` when given.
+            (:mod:`imax.model.vision_cache`), used instead of ``pixel_values`` when given.
     Returns:
         ``(losses, rows)``, both ``(N,)`` for the batch's N answer tokens in row-major order: the
         token's loss (float32) and the batch row it belongs to. ``losses.sum() / N`` equals the
