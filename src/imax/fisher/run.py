@@ -42,7 +42,7 @@ def checkpoint_dir(run_dir: Path, name: str) -> Path:
         raise MissingPathError(f"run directory {str(run_dir)!r} does not exist")
     root = run_dir / "checkpoints"
     if not root.is_dir():
-        from imax.model.build import describe_directory
+        from imax.model.files import describe_directory
 
         what = describe_directory(run_dir)
         raise ImaxError(f"{run_dir}: not a training run (no checkpoints/){f': {what}' if what else ''}")

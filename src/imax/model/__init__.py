@@ -1,28 +1,6 @@
 """The LLaVA composition (transformers ``LlavaForConditionalGeneration``): tiny config, locally trained
 tokenizer, LoRA via PEFT with an asserted trainable set, and merged export. Imports only ``imax.schema``."""
 
-from imax.model.build import (
-    CLS_TOKENS,
-    DTYPES,
-    build_model,
-    check_model_dir,
-    check_processor,
-    checkpoint_dtype,
-    freeze_unused,
-    image_processor_for,
-    llava_config,
-    load_base,
-    load_processor,
-    load_tokenizer,
-    locate_model,
-    make_processor,
-    meta_model,
-    num_image_tokens,
-    processor_dir,
-    resolve_dtype,
-    save_base,
-    settings_of,
-)
 from imax.model.checkpoint import (
     CheckpointKind,
     CheckpointKindError,
@@ -36,6 +14,27 @@ from imax.model.checkpoint import (
 )
 from imax.model.compose import image_inputs, llava_core, vision_features
 from imax.model.export import export_checkpoint, merge_and_save
+from imax.model.files import (
+    DTYPES,
+    check_model_dir,
+    checkpoint_dtype,
+    locate_model,
+    resolve_dtype,
+)
+from imax.model.llava import (
+    CLS_TOKENS,
+    build_model,
+    freeze_unused,
+    llava_config,
+    num_image_tokens,
+    settings_of,
+)
+from imax.model.load import (
+    load_base,
+    load_tokenizer,
+    meta_model,
+    save_base,
+)
 from imax.model.lora import (
     LoraTargetError,
     TrainableSetError,
@@ -43,6 +42,13 @@ from imax.model.lora import (
     check_lora_targets,
     check_trainable,
     trainable_parameter_names,
+)
+from imax.model.processor import (
+    check_processor,
+    image_processor_for,
+    load_processor,
+    make_processor,
+    processor_dir,
 )
 from imax.model.tokenizer import (
     BASE_SPECIALS,

@@ -26,16 +26,16 @@ from peft import PeftModel
 from safetensors import safe_open
 from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast
 
-from imax.model.build import (
+from imax.model.files import (
     _first_line,
     _read_json,
     check_safetensors,
     check_weight_files,
     describe_directory,
-    freeze_unused,
-    load_base,
     locate_model,
 )
+from imax.model.llava import freeze_unused
+from imax.model.load import load_base
 from imax.schema.errors import ImaxError, MissingPathError
 
 CheckpointKind = Literal["lora", "full", "model"]
@@ -71,7 +71,7 @@ def checkpoint_kind(path: str | Path) -> CheckpointKind:
 def base_path_of(checkpoint: Path) -> Path:
     """The base model directory named by ``checkpoint/base.json`` (``{"path": dir}``; the key "base" is
     accepted too). When that directory is gone but the file records the ``hub_id`` it came from, the HF
-    cache copy is used (:func:`imax.model.build.locate_model`)."""
+    cache copy is used (:func:`imax.model.files.locate_model`)."""
     pointer = Path(checkpoint) / "base.json"
     if not pointer.is_file():
         raise MissingPathError(f"{pointer} does not exist: pass the base model directory explicitly (--base)")

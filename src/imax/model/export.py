@@ -17,13 +17,14 @@ from pathlib import Path
 from peft import PeftModel
 from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerFast, ProcessorMixin
 
-from imax.model.build import load_processor, save_base
 from imax.model.checkpoint import (
     CheckpointKindError,
     base_path_of,
     checkpoint_kind,
     load_checkpoint,
 )
+from imax.model.load import save_base
+from imax.model.processor import load_processor
 
 ARTIFACTS: tuple[str, ...] = ("config.yaml", "tasks.json", "data_manifest.json", "interface.json")
 """Files copied from a checkpoint beside its export (resolved config, task table, data manifest, the

@@ -20,11 +20,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage, special
 
-from imax.phantom import anatomy
+from imax.phantom import anatomy, devices_draw, findings_draw
+from imax.phantom.canvas import Canvas
 from imax.phantom.cohort import Findings, ImageSpec
-
-MM_PER_IMAGE = 430.0
-"""Physical width the image spans (a 43 cm detector), for nodule/mass sizes in mm."""
+from imax.phantom.raster import MM_PER_IMAGE, box_of, gauss, grids, line, poly_mask, smooth_noise, up2
 
 
 @dataclass
@@ -40,13 +39,6 @@ class Rendered:
 
 
 @functools.cache
-def _grids(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, n) float32 pixel-centre coordinates (u, v) in [0, 1]; cached per worker and size."""
-    c = (np.arange(n, dtype=np.float32) + 0.5) / n
-    return np.meshgrid(c, c)
-
-
-@functools.cache
 def _noise_tile(n: int) -> np.ndarray:
     """(2n, 2n) int16 quantum-noise tile in 1/16 grey levels (std 48 = 3 levels), fixed for every worker
     so that crops of it are reproducible; slightly correlated like a real detector's noise."""
@@ -54,56 +46,6 @@ def _noise_tile(n: int) -> np.ndarray:
     t = r.standard_normal((2 * n, 2 * n), dtype=np.float32)
     t = 0.7 * t + 0.9 * ndimage.uniform_filter(t, 3)
     return np.rint(t / t.std() * 48).astype(np.int16)
-
-
-def _up2(a: np.ndarray) -> np.ndarray:
-    """Bilinear ×2 upsampling of a 2-D array (pixel-centre aligned), pure numpy."""
-    def axis0(x: np.ndarray) -> np.ndarray:
-        prev = np.concatenate([x[:1], x[:-1]], axis=0)
-        nxt = np.concatenate([x[1:], x[-1:]], axis=0)
-        out = np.empty((2 * x.shape[0], *x.shape[1:]), dtype=np.float32)
-        out[0::2] = 0.75 * x + 0.25 * prev
-        out[1::2] = 0.75 * x + 0.25 * nxt
-        return out
-
-    return axis0(axis0(a).T).T
-
-
-def _poly_mask(polys: list[np.ndarray], n: int) -> np.ndarray:
-    """(n, n) uint8 0/255 filled polygons given in normalised units."""
-    img = Image.new("L", (n, n), 0)
-    d = ImageDraw.Draw(img)
-    for p in polys:
-        d.polygon([tuple(xy) for xy in (p * n).tolist()], fill=255)
-    return np.asarray(img)
-
-
-def _line(d: ImageDraw.ImageDraw, pts: np.ndarray, n: int, width: float, fill: int) -> None:
-    px = max(1, round(width * n))
-    # Rounded joints only matter (and only cost) for wide lines.
-    d.line((np.asarray(pts) * n).ravel().tolist(), fill=fill, width=px, joint="curve" if px >= 8 else None)
-
-
-def _gauss(u: np.ndarray, v: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
-    return np.exp(-(((u - cx) / sx) ** 2 + ((v - cy) / sy) ** 2) / 2).astype(np.float32)
-
-
-def _box_of(mask: np.ndarray, scale: float, size: int) -> list[float] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return [
-        float(max(0, cols[0] * scale)), float(max(0, rows[0] * scale)),
-        float(min(size, (cols[-1] + 1) * scale)), float(min(size, (rows[-1] + 1) * scale)),
-    ]
-
-
-def _circle_box(c: tuple[float, float], r: float, size: int) -> list[float]:
-    return [
-        float(np.clip((c[0] - r) * size, 0, size)), float(np.clip((c[1] - r) * size, 0, size)),
-        float(np.clip((c[0] + r) * size, 0, size)), float(np.clip((c[1] + r) * size, 0, size)),
-    ]
 
 
 def _body_chord(u: np.ndarray, v: np.ndarray, x_c: float, hw: float) -> np.ndarray:
@@ -146,54 +88,6 @@ def _vessels(d: ImageDraw.ImageDraw, rng: np.random.Generator, fr: anatomy.Front
         a = np.repeat(a, 2) + np.tile([-0.4, 0.4], a.size) + rng.normal(0, 0.12, 2 * a.size)
         ln = np.repeat(ln, 2) * 0.75
         w *= 0.65
-
-
-def _devices(fr: anatomy.Frontal, f: Findings, s: int, boxes: dict[str, list[float]]) -> np.ndarray | None:
-    """(S, S) uint8 layer of metal/radiopaque devices, or None when there are none."""
-    if not f.support_devices:
-        return None
-    img = Image.new("L", (s, s), 0)
-    d = ImageDraw.Draw(img)
-    xc, yt = fr.x_c, fr.y_top
-    _cx, cy = fr.carina
-    if f.ett:
-        for off in (-0.006, 0.006):
-            _line(d, np.array([[xc + off, 0.0], [xc + off + 0.004, cy - 0.05]]), s, 0.004, 200)
-        boxes["endotracheal tube"] = [(xc - 0.012) * s, 0.0, (xc + 0.014) * s, (cy - 0.05) * s]
-    if f.ngt:
-        dome_l = fr.domes[1]
-        pts = np.array([[xc - 0.01, 0.0], [xc, cy], [xc + 0.02, dome_l], [xc + 0.09, dome_l + 0.07],
-                        [xc + 0.14, dome_l + 0.05], [xc + 0.12, dome_l + 0.02]])
-        _line(d, pts, s, 0.005, 170)
-        boxes["nasogastric tube"] = _box_of_pts(pts, s, 0.006)
-    if f.cvc:
-        pts = np.array([[xc - 0.3, yt + 0.02], [xc - 0.16, yt + 0.07], [xc - 0.05, yt + 0.11],
-                        [xc - 0.035, yt + 0.22]])
-        _line(d, pts, s, 0.004, 190)
-        boxes["central venous catheter"] = _box_of_pts(pts, s, 0.005)
-    if f.pacemaker:
-        g0 = (xc + 0.24, yt + 0.06)
-        d.rounded_rectangle([(g0[0] - 0.035) * s, (g0[1] - 0.025) * s, (g0[0] + 0.035) * s, (g0[1] + 0.025) * s],
-                            radius=0.01 * s, fill=255)
-        hx, hy = fr.heart[:, 0].mean(), fr.heart[:, 1].max() - 0.04
-        for k in (0.0, 0.03):
-            pts = np.array([[g0[0] - 0.02, g0[1]], [xc + 0.02, yt + 0.1], [xc - 0.01 + k, yt + 0.25],
-                            [hx - 0.02 + k, hy]])
-            _line(d, pts, s, 0.003, 230)
-        boxes["pacemaker"] = [(g0[0] - 0.035) * s, (g0[1] - 0.025) * s, (g0[0] + 0.035) * s, (g0[1] + 0.025) * s]
-    if f.sternotomy:
-        ys = np.linspace(yt + 0.17, fr.heart[:, 1].max() - 0.06, 6)
-        for y in ys:
-            d.ellipse([(xc - 0.012) * s, (y - 0.01) * s, (xc + 0.012) * s, (y + 0.01) * s], outline=255,
-                      width=max(1, round(0.004 * s)))
-        boxes["sternotomy wires"] = [(xc - 0.013) * s, (ys[0] - 0.011) * s, (xc + 0.013) * s, (ys[-1] + 0.011) * s]
-    return np.asarray(img)
-
-
-def _box_of_pts(pts: np.ndarray, s: int, pad: float) -> list[float]:
-    lo = np.clip(pts.min(axis=0) - pad, 0, 1) * s
-    hi = np.clip(pts.max(axis=0) + pad, 0, 1) * s
-    return [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
 
 
 def _landmarks(fr: anatomy.Frontal, s: int) -> np.ndarray:
@@ -279,12 +173,6 @@ def _finish(a_mid: np.ndarray, dev: np.ndarray | None, rng: np.random.Generator,
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _smooth_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, n) float32 smooth random field: (n/8)² normals upsampled ×8 (n divisible by 8)."""
-    t = rng.standard_normal((n // 8, n // 8)).astype(np.float32)
-    return _up2(_up2(_up2(t)))
-
-
 def render(spec: ImageSpec) -> Rendered:
     """Render ``spec`` (deterministic in ``spec.seed`` and ``spec.index``)."""
     rng = np.random.default_rng([spec.seed, 1, spec.index])
@@ -302,24 +190,23 @@ def _render_frontal(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     # and boxes through the same affine map, so they always agree.
     pose = anatomy.pose_matrix(g)
     seen = anatomy.posed_frontal(fr, pose)
-    boxes: dict[str, list[float]] = {}
 
     # ---- full-resolution masks (CheXmask / CTR come from these) --------------------------------
-    heart_full = _poly_mask([seen.heart], s) > 0
+    heart_full = poly_mask([seen.heart], s) > 0
     masks = {
-        "right_lung": (_poly_mask([seen.right_lung], s) > 0) & ~heart_full,
-        "left_lung": (_poly_mask([seen.left_lung], s) > 0) & ~heart_full,
+        "right_lung": (poly_mask([seen.right_lung], s) > 0) & ~heart_full,
+        "left_lung": (poly_mask([seen.left_lung], s) > 0) & ~heart_full,
         "heart": heart_full,
     }
 
     # ---- low resolution: smooth fields ----------------------------------------------------------
-    u, v = _grids(lo)
+    u, v = grids(lo)
     xc = fr.x_c
     chord = _body_chord(u, v, xc, g["body_hw"])
-    lungs_lo = _poly_mask([fr.right_lung, fr.left_lung], lo).astype(np.float32) / 255
+    lungs_lo = poly_mask([fr.right_lung, fr.left_lung], lo).astype(np.float32) / 255
     # Lung thickness tapers toward the chest wall and diaphragm: a blurred field, not a step.
     depth = np.clip(ndimage.gaussian_filter(lungs_lo, 0.05 * lo, truncate=2.5) * 1.25, 0, 1) ** 1.3
-    heart_lo = ndimage.gaussian_filter(_poly_mask([fr.heart], lo).astype(np.float32) / 255, 0.008 * lo)
+    heart_lo = ndimage.gaussian_filter(poly_mask([fr.heart], lo).astype(np.float32) / 255, 0.008 * lo)
     occ = np.zeros_like(u)
     extra = np.zeros_like(u)
     # Spine behind the mediastinum; mediastinal fat; breasts; stomach bubble; tracheal air.
@@ -327,76 +214,23 @@ def _render_frontal(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     u1 = u[0]
     extra += 0.1 * np.exp(-(((u1 - xc) / 0.042) ** 4))[None, :] * (v > 0.02)
     extra += 0.32 * g["breast"] * sum(
-        _gauss(u, v, xc + sd * 0.22, fr.domes[0] + 0.02, 0.12, 0.07) for sd in (-1, 1)
+        gauss(u, v, xc + sd * 0.22, fr.domes[0] + 0.02, 0.12, 0.07) for sd in (-1, 1)
     )
-    extra -= 0.35 * _gauss(u, v, xc + 0.17, fr.domes[1] + 0.07, 0.05, 0.03)
+    extra -= 0.35 * gauss(u, v, xc + 0.17, fr.domes[1] + 0.07, 0.05, 0.03)
     extra -= 0.14 * np.exp(-(((u1 - xc) / 0.013) ** 2))[None, :] * ((v < fr.carina[1]) & (v > 0.03))
-    tex = _smooth_noise(rng, lo)
+    tex = smooth_noise(rng, lo)
     extra += 0.03 * tex
     # Lung parenchyma mottling (small scale).
     occ += 0.06 * np.clip(ndimage.gaussian_filter(rng.standard_normal((lo, lo)).astype(np.float32), 0.8), 0, None)
 
-    lat_frac = np.clip(np.abs(u - xc) / g["w"], 0, 1)
-    for side, sev, k in (("right", f.effusion_right, 0), ("left", f.effusion_left, 1)):
-        if sev == 0:
-            continue
-        dome = fr.domes[k]
-        base, rise = {1: (dome + 0.05, 0.06), 2: (dome - 0.05, 0.08), 3: (dome - 0.17, 0.1)}[sev]
-        men = base - rise * lat_frac**2
-        on_side = (u > xc) if side == "left" else (u < xc)
-        eff = special.expit((v - men) / 0.008).astype(np.float32) * on_side
-        # Layering fluid behind the lung adds a haze that fades upward from the meniscus.
-        haze = 0.12 * sev * np.exp(-np.clip(men - v, 0, None) / 0.08) * on_side
-        occ += eff + haze
-        box = _box_of((eff > 0.5) & (lungs_lo > 0), 4 * s / (4 * lo), s)
-        if box:
-            boxes[f"{side} pleural effusion"] = box
-    if f.consolidation_side:
-        cx, cy = anatomy.zone_centre(fr, f.consolidation_side, f.consolidation_zone)
-        blob = sum(
-            _gauss(u, v, cx + rng.normal(0, 0.035), cy + rng.normal(0, 0.03), rng.uniform(0.03, 0.05),
-                   rng.uniform(0.03, 0.05))
-            for _ in range(4)
-        )
-        # Fluffy margins: a soft ramp of the blob, modulated by texture, never a hard-edged plateau.
-        cons = np.clip((blob - 0.2) / 0.6, 0, 1) ** 0.8 * np.clip(0.75 + 0.25 * tex, 0.4, 1) * depth
-        occ += cons
-        box = _box_of(cons > 0.3, s / lo, s)
-        if box:
-            boxes["consolidation"] = box
-    if f.infiltration_side:
-        cx, cy = anatomy.zone_centre(fr, f.infiltration_side, "middle")
-        patch = _gauss(u, v, cx, cy, 0.08, 0.12) * np.clip(tex + 0.6, 0, 1)
-        occ += 0.45 * patch * (lungs_lo > 0)
-        box = _box_of(patch > 0.25, s / lo, s)
-        if box:
-            boxes["infiltration"] = box
-    if f.edema_grade >= 1:
-        gr = f.edema_grade
-        hil = sum(_gauss(u, v, hx, hy, 0.05, 0.06) for hx, hy in fr.hila)
-        occ += 0.12 * gr * hil
-    if f.edema_grade >= 2:
-        occ += 0.16 * (0.4 + (v - fr.y_top) * 1.2) * lungs_lo
-    if f.edema_grade >= 3:
-        bat = sum(_gauss(u, v, hx + sd * 0.06, hy + 0.04, 0.11, 0.13) for sd, (hx, hy) in zip((-1, 1), fr.hila,
-                                                                                             strict=True))
-        occ += 0.55 * bat * np.clip(0.8 + 0.4 * tex, 0, 1.2)
-    if f.fibrosis:
-        occ += 0.18 * lungs_lo * np.clip((v - (fr.y_top + 0.3)) * 4, 0, 1)
-    if f.pleural_thickening_side:
-        poly = fr.left_lung if f.pleural_thickening_side == "left" else fr.right_lung
-        hil = fr.hila[1 if f.pleural_thickening_side == "left" else 0]
-        rind = (_poly_mask([poly], lo) > 0) & ~(_poly_mask([anatomy.scaled(poly, hil, 0.92)], lo) > 0)
-        rind &= v < fr.domes[0] - 0.1
-        occ += 0.55 * ndimage.gaussian_filter(rind.astype(np.float32), 0.6)
-        box = _box_of(rind, s / lo, s)
-        if box:
-            boxes["pleural thickening"] = box
-    if f.hernia:
-        extra += 0.18 * _gauss(u, v, xc + 0.03, fr.domes[1] - 0.05, 0.045, 0.04)
-        extra -= 0.15 * _gauss(u, v, xc + 0.03, fr.domes[1] - 0.07, 0.035, 0.012)
-        boxes["hernia"] = _circle_box((xc + 0.03, fr.domes[1] - 0.05), 0.06, s)
-    occ = np.clip(occ, 0, 1)
+    pos = Image.new("L", (m, m), 0)
+    ant = Image.new("L", (m, m), 0)
+    neg = Image.new("L", (m, m), 0)
+    c = Canvas(f=f, g=g, fr=fr, rng=rng, s=s, m=m, lo=lo, u=u, v=v, lungs_lo=lungs_lo, depth=depth, tex=tex,
+               occ=occ, extra=extra, dp=ImageDraw.Draw(pos), dn=ImageDraw.Draw(neg))
+    for _name, draw in findings_draw.FIELDS:
+        draw(c)
+    occ = np.clip(c.occ, 0, 1)
     # Heart and mediastinum sit in front of part of the lung: less air along those rays.
     ves = Image.new("L", (lo, lo), 0)
     _vessels(ImageDraw.Draw(ves), rng, fr, lo, f)
@@ -404,153 +238,43 @@ def _render_frontal(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     air = depth * g["lung_dark"] * (1 - 0.8 * heart_lo) * (1 - occ)
 
     # ---- mid resolution: sharp edges and drawn structures ---------------------------------------
-    _um, _vm = _grids(m)
-    a_mid = _up2(g["tissue_mu"] * chord + extra)
+    a_mid = up2(g["tissue_mu"] * chord + c.extra)
     # A 3×3 box filter anti-aliases PIL's hard polygon edge (no staircase after the ×2 resize).
-    lungs_mid = ndimage.uniform_filter(_poly_mask([fr.right_lung, fr.left_lung], m).astype(np.float32) / 255, 3)
-    air_mid = _up2(air) * lungs_mid
-    ptx_mid = None
-    if f.pneumothorax_side:
-        side = f.pneumothorax_side
-        poly = fr.left_lung if side == "left" else fr.right_lung
-        anchor = (xc + (0.06 if side == "left" else -0.06), fr.domes[1 if side == "left" else 0])
-        inner = anatomy.scaled(poly, anchor, {1: 0.9, 2: 0.8, 3: 0.64}[f.pneumothorax_size])
-        region = (_poly_mask([poly], m) > 0) & ~(_poly_mask([inner], m) > 0)
-        ptx_mid = region.astype(np.float32)
-        # Free pleural air: no lung tissue beyond the visceral line, so blacker than lung.
-        air_mid = air_mid + 0.22 * ptx_mid
-        box = _box_of(region, s / m, s)
-        if box:
-            boxes["pneumothorax"] = box
-    a_mid -= air_mid
+    lungs_mid = ndimage.uniform_filter(poly_mask([fr.right_lung, fr.left_lung], m).astype(np.float32) / 255, 3)
+    c.air_mid = up2(air) * lungs_mid
+    findings_draw.pneumothorax_air(c)
+    a_mid -= c.air_mid
 
-    pos = Image.new("L", (m, m), 0)
-    dp = ImageDraw.Draw(pos)
-    ant = Image.new("L", (m, m), 0)
-    da = ImageDraw.Draw(ant)
-    neg = Image.new("L", (m, m), 0)
-    dn = ImageDraw.Draw(neg)
+    dp, dn, da = c.dp, c.dn, ImageDraw.Draw(ant)
     rib_w = g["rib_w"]
     for sgn in (-1, 1):
         for k in range(1, 11):
             pr = anatomy.posterior_rib(g, sgn, k)
-            if f.fracture_side and k == f.fracture_rib and sgn == (1 if f.fracture_side == "left" else -1):
-                # A break with a step: two pieces offset at 60% along the rib, plus callus.
-                cut = 6
-                _line(dp, pr[:cut], m, rib_w, 95)
-                _line(dp, pr[cut:] + np.array([0.004, 0.012]), m, rib_w, 95)
-                bx, by = pr[cut]
-                dp.ellipse([(bx - 0.012) * m, (by - 0.006) * m, (bx + 0.012) * m, (by + 0.02) * m], fill=120)
-                boxes["fracture"] = _circle_box((float(bx), float(by) + 0.006), 0.035, s)
-            else:
-                _line(dp, pr, m, rib_w, 95)
-                _line(dp, pr, m, rib_w * 0.45, 60)
+            if not findings_draw.fractured_rib(c, dp, pr, sgn, k):
+                line(dp, pr, m, rib_w, 95)
+                line(dp, pr, m, rib_w * 0.45, 60)
             if k <= 7:
-                _line(da, anatomy.anterior_rib(g, sgn, k), m, rib_w * 0.8, 45)
-        _line(dp, anatomy.clavicle(g, sgn, spec.view == "AP"), m, 0.026, 230)
+                line(da, anatomy.anterior_rib(g, sgn, k), m, rib_w * 0.8, 45)
+        line(dp, anatomy.clavicle(g, sgn, spec.view == "AP"), m, 0.026, 230)
     # Vertebral end plates: faint dark lines across the spine column.
     for y in np.arange(fr.y_top - 0.06, 1.0, 0.045):
-        _line(dn, np.array([[xc - 0.03, y], [xc + 0.03, y + 0.003]]), m, 0.004, 60)
-    lungs_full_side = {"left": fr.left_lung, "right": fr.right_lung}
-    if f.edema_grade >= 2:
-        # Kerley B lines: short horizontal lines reaching the pleura at the lateral bases.
-        for sgn, dome in ((-1, fr.domes[0]), (1, fr.domes[1])):
-            for _ in range(7):
-                y = dome - rng.uniform(0.0, 0.12)
-                x0 = xc + sgn * (g["w"] - 0.005 - rng.uniform(0, 0.01))
-                _line(dp, np.array([[x0, y], [x0 - sgn * rng.uniform(0.025, 0.045), y]]), m, 0.003, 120)
-    if f.atelectasis_side:
-        sides = ("left", "right") if f.atelectasis_side == "bilateral" else (f.atelectasis_side,)
-        pts_all = []
-        for side in sides:
-            sgn = 1 if side == "left" else -1
-            dome = fr.domes[1 if side == "left" else 0]
-            pts = np.array([[xc + sgn * 0.1, dome - 0.055], [xc + sgn * 0.2, dome - 0.08],
-                            [xc + sgn * 0.27, dome - 0.075]])
-            _line(dp, pts, m, 0.016, 110)
-            pts_all.append(pts)
-        boxes["atelectasis"] = _box_of_pts(np.concatenate(pts_all), s, 0.012)
-    if f.fibrosis:
-        for _ in range(60):
-            sgn = rng.choice([-1, 1])
-            x0 = xc + sgn * rng.uniform(0.08, g["w"] - 0.02)
-            y0 = rng.uniform(fr.y_top + 0.3, fr.domes[0] - 0.01)
-            ang = rng.uniform(0, np.pi)
-            _line(dp, np.array([[x0, y0], [x0 + 0.02 * np.cos(ang), y0 + 0.02 * np.sin(ang)]]), m, 0.003, 90)
-        boxes["fibrosis"] = _box_of_pts(np.concatenate([fr.right_lung, fr.left_lung])[
-            np.concatenate([fr.right_lung, fr.left_lung])[:, 1] > fr.y_top + 0.28], s, 0.0)
-    for kind, side, zone, mm in (("nodule", f.nodule_side, f.nodule_zone, f.nodule_mm),
-                                 ("mass", f.mass_side, f.mass_zone, f.mass_mm)):
-        if not side:
-            continue
-        cx, cy = anatomy.zone_centre(fr, side, zone)
-        cx += (0.03 if side == "left" else -0.03) * (kind == "nodule")
-        r = mm / MM_PER_IMAGE / 2
-        dp.ellipse([(cx - r) * m, (cy - r) * m, (cx + r) * m, (cy + r) * m], fill=230 if kind == "mass" else 210)
-        boxes[kind] = _circle_box((cx, cy), r, s)
-    if f.consolidation_side:
-        # Air bronchograms: dark branching tubes inside the consolidation.
-        b = boxes.get("consolidation")
-        if b:
-            cx, cy = (b[0] + b[2]) / 2 / s, (b[1] + b[3]) / 2 / s
-            for ang in (-0.5, 0.0, 0.5):
-                _line(dn, np.array([[cx, cy - 0.03], [cx + 0.04 * np.sin(ang), cy + 0.03]]), m, 0.004, 90)
-    if f.aortic_calcification:
-        kx, ky = fr.knob
-        dp.arc([(kx - 0.03) * m, (ky - 0.025) * m, (kx + 0.02) * m, (ky + 0.025) * m], 200, 340, fill=230,
-               width=max(1, round(0.005 * m)))
-        boxes["aortic calcification"] = _circle_box((kx - 0.005, ky), 0.035, s)
-    if f.tortuous_aorta:
-        boxes["tortuous aorta"] = _circle_box(fr.knob, 0.05, s)
-    if f.enlarged_cm:
-        boxes["enlarged cardiomediastinum"] = [(xc - fr.med_hw - 0.02) * s, (fr.y_top + 0.05) * s,
-                                               (xc + fr.med_hw + 0.02) * s, float(fr.heart[:, 1].min() * s)]
-    if f.pneumomediastinum:
-        for sgn in (-1, 1):
-            _line(dn, np.array([[xc + sgn * (fr.med_hw - 0.006), fr.y_top + 0.1],
-                                [xc + sgn * (fr.med_hw - 0.004), fr.heart[:, 1].min() + 0.05]]), m, 0.004, 170)
-        boxes["pneumomediastinum"] = [(xc - fr.med_hw - 0.01) * s, (fr.y_top + 0.1) * s,
-                                      (xc + fr.med_hw + 0.01) * s, (fr.heart[:, 1].min() + 0.05) * s]
-    if f.pneumoperitoneum:
-        dome = fr.domes[0]
-        x = np.linspace(xc - g["w"] + 0.03, xc - 0.06, 12)
-        tp = (x - x.min()) / (x.max() - x.min())
-        y = dome + 0.012 + 0.05 * (tp - 0.6) ** 2
-        crescent = np.concatenate([np.stack([x, y], 1), np.stack([x[::-1], y[::-1] + 0.018], 1)])
-        dn.polygon([tuple(p) for p in (crescent * m).tolist()], fill=200)
-        boxes["pneumoperitoneum"] = _box_of_pts(crescent, s, 0.004)
-    if f.subcutaneous_emphysema_side:
-        sgn = 1 if f.subcutaneous_emphysema_side == "left" else -1
-        pts_all = []
-        for _ in range(14):
-            x0 = xc + sgn * (g["w"] + rng.uniform(0.02, 0.08))
-            y0 = rng.uniform(fr.y_top + 0.05, fr.domes[0])
-            pts = np.array([[x0, y0], [x0 + rng.normal(0, 0.01), y0 + rng.uniform(0.02, 0.05)]])
-            _line(dn, pts, m, 0.005, 200)
-            pts_all.append(pts)
-        boxes["subcutaneous emphysema"] = _box_of_pts(np.concatenate(pts_all), s, 0.006)
-    if f.pneumothorax_side and ptx_mid is not None:
-        side = f.pneumothorax_side
-        poly = lungs_full_side[side]
-        anchor = (xc + (0.06 if side == "left" else -0.06), fr.domes[1 if side == "left" else 0])
-        inner = anatomy.scaled(poly, anchor, {1: 0.9, 2: 0.8, 3: 0.64}[f.pneumothorax_size])
-        k = (len(poly) - 14) // 3
-        # The visceral pleural line: lateral arc and apex of the collapsed lung only.
-        _line(dp, np.concatenate([inner[-14:], inner[:k]]), m, 0.0035, 170)
-    ves_a = _up2(ves_lo)
-    if ptx_mid is not None:
-        ves_a *= 1 - ptx_mid
+        line(dn, np.array([[xc - 0.03, y], [xc + 0.03, y + 0.003]]), m, 0.004, 60)
+    for _name, draw in findings_draw.LINES:
+        draw(c)
+    ves_a = up2(ves_lo)
+    if c.ptx_mid is not None:
+        ves_a *= 1 - c.ptx_mid
     # Drawn layers are combined in int16 first: one float pass instead of three.
     drawn = (22 * np.asarray(pos, dtype=np.int16) + 20 * np.asarray(ant, dtype=np.int16)
              - 25 * np.asarray(neg, dtype=np.int16))
     a_mid += 0.16 * ves_a * (0.4 + 0.6 * lungs_mid) + drawn.astype(np.float32) * (0.01 / 255)
 
     # ---- full resolution: devices, quantum noise, display ---------------------------------------
-    img = _finish(a_mid, _devices(fr, f, s, boxes), rng, g, s)
-    posed_boxes = {k: anatomy.posed_box(b, pose, s) for k, b in boxes.items()}
+    img = _finish(a_mid, devices_draw.device_layer(c), rng, g, s)
+    posed_boxes = {k: anatomy.posed_box(b, pose, s) for k, b in c.boxes.items()}
     boxes = {k: b for k, b in posed_boxes.items() if b is not None}  # a finding posed out of view has no box
     if masks["heart"].any():
-        boxes["cardiac silhouette"] = _box_of(masks["heart"], 1, s) or []
+        boxes["cardiac silhouette"] = box_of(masks["heart"], 1, s) or []
     return Rendered(img, masks, boxes, _landmarks(seen, s))
 
 
@@ -559,7 +283,7 @@ def _render_lateral(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     s, f, g = spec.size, spec.findings, spec.geometry
     m, lo = s // 2, s // 4
     dx, dy = g.get("dx", 0.0), g.get("dy", 0.0)
-    u, v = _grids(lo)
+    u, v = grids(lo)
     front, back = 0.12 + dx, 0.84 + dx
     top = g["y_top"] + dy
     dome = g["dome_r"] + dy + 0.02 - (0.03 if spec.view == "AP" else 0)
@@ -578,12 +302,12 @@ def _render_lateral(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
     hc = (front + 0.2 + 0.03 * size, dome - 0.12)
     phi = np.linspace(0, 2 * np.pi, 40)
     heart = np.stack([hc[0] + 0.13 * size * np.cos(phi), np.minimum(hc[1] + 0.14 * size * np.sin(phi), dome)], 1)
-    lung_lo = _poly_mask([lung], lo).astype(np.float32) / 255
+    lung_lo = poly_mask([lung], lo).astype(np.float32) / 255
     depth = np.clip(ndimage.gaussian_filter(lung_lo, 0.06 * lo) * 1.3, 0, 1) ** 1.3
-    heart_lo = ndimage.gaussian_filter(_poly_mask([heart], lo).astype(np.float32) / 255, 0.025 * lo)
+    heart_lo = ndimage.gaussian_filter(poly_mask([heart], lo).astype(np.float32) / 255, 0.025 * lo)
     occ = 0.06 * np.clip(ndimage.gaussian_filter(rng.standard_normal((lo, lo)).astype(np.float32), 0.8), 0, None)
     extra = np.zeros_like(u)
-    tex = _smooth_noise(rng, lo)
+    tex = smooth_noise(rng, lo)
     extra += 0.03 * tex
     extra -= 0.12 * np.exp(-(((u - (0.5 + dx + (v - top) * 0.1)) / 0.018) ** 2)) * (v < top + 0.22)
     if f.effusion:
@@ -591,23 +315,23 @@ def _render_lateral(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
         men = dome + 0.1 - 0.06 * sev - 0.08 * np.clip((u - 0.5) / 0.3, 0, 1)
         occ += special.expit((v - men) / 0.01).astype(np.float32) * (u > 0.45)
     if f.edema_grade:
-        occ += 0.15 * f.edema_grade * _gauss(u, v, 0.5 + dx, top + 0.3, 0.12, 0.1)
+        occ += 0.15 * f.edema_grade * gauss(u, v, 0.5 + dx, top + 0.3, 0.12, 0.1)
     if f.consolidation_side:
         cy = top + {"upper": 0.12, "middle": 0.28, "lower": 0.42}[f.consolidation_zone]
-        occ += 0.8 * np.clip((_gauss(u, v, 0.55 + dx, cy, 0.07, 0.06) - 0.3) / 0.4, 0, 1)
+        occ += 0.8 * np.clip((gauss(u, v, 0.55 + dx, cy, 0.07, 0.06) - 0.3) / 0.4, 0, 1)
     occ = np.clip(occ, 0, 1)
     air = depth * g["lung_dark"] * (1 - 0.25 * heart_lo) * (1 - occ)
-    a_mid = _up2(g["tissue_mu"] * chord + extra - air)
+    a_mid = up2(g["tissue_mu"] * chord + extra - air)
     pos = Image.new("L", (m, m), 0)
     dp = ImageDraw.Draw(pos)
     # Vertebral bodies with disc spaces; sternum; posterior ribs.
     for y in np.arange(top - 0.08, 1.0, 0.05):
         x0 = back - 0.12 + 0.04 * (y - 0.5) ** 2
         dp.rectangle([x0 * m, y * m, (x0 + 0.08) * m, (y + 0.04) * m], fill=120)
-    _line(dp, np.array([[front + 0.04, top + 0.12], [front + 0.06, dome - 0.05]]), m, 0.02, 110)
+    line(dp, np.array([[front + 0.04, top + 0.12], [front + 0.06, dome - 0.05]]), m, 0.02, 110)
     for k in range(8):
         y0 = top + 0.02 + k * 0.065
-        _line(dp, np.array([[back - 0.1, y0], [back - 0.3, y0 + 0.08], [0.45 + dx, y0 + 0.2]]), m, 0.012, 40)
+        line(dp, np.array([[back - 0.1, y0], [back - 0.3, y0 + 0.08], [0.45 + dx, y0 + 0.2]]), m, 0.012, 40)
     for _kind, side, mm in (("nodule", f.nodule_side, f.nodule_mm), ("mass", f.mass_side, f.mass_mm)):
         if side:
             r = mm / MM_PER_IMAGE / 2
@@ -619,13 +343,13 @@ def _render_lateral(spec: ImageSpec, rng: np.random.Generator) -> Rendered:
         dev = Image.new("L", (s, s), 0)
         dd = ImageDraw.Draw(dev)
         if f.ett or f.ngt:
-            _line(dd, np.array([[0.47 + dx, 0.0], [0.5 + dx, top + 0.2]]), s, 0.005, 190)
+            line(dd, np.array([[0.47 + dx, 0.0], [0.5 + dx, top + 0.2]]), s, 0.005, 190)
         if f.pacemaker:
             dd.rectangle([(front + 0.01) * s, (top + 0.04) * s, (front + 0.05) * s, (top + 0.1) * s], fill=255)
         if f.sternotomy:
             for y in np.linspace(top + 0.15, dome - 0.1, 5):
                 dd.ellipse([(front + 0.03) * s, y * s, (front + 0.05) * s, (y + 0.012) * s], outline=255, width=2)
         if f.cvc:
-            _line(dd, np.array([[0.3 + dx, 0.05], [0.45 + dx, top + 0.22]]), s, 0.004, 180)
+            line(dd, np.array([[0.3 + dx, 0.05], [0.45 + dx, top + 0.22]]), s, 0.004, 180)
         dev_arr = np.asarray(dev)
     return Rendered(_finish(a_mid, dev_arr, rng, g, s))

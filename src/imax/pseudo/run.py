@@ -49,7 +49,7 @@ def _stage1(cfg: PseudoConfig) -> Path:
             raise MissingPathError(f"stage-1 run {str(cfg.stage1)!r} does not exist")
         final = Path(cfg.stage1) / "checkpoints" / "final"
         if not final.is_dir():
-            from imax.model.build import describe_directory
+            from imax.model.files import describe_directory
 
             what = describe_directory(Path(cfg.stage1))
             raise MissingPathError(f"stage-1 run {cfg.stage1} has no checkpoints/final{f': {what}' if what else ''}")

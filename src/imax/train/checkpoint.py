@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import load_file as _load_file
 from safetensors.torch import save_file
 
-from imax.model.build import check_safetensors
+from imax.model.files import check_safetensors
 from imax.schema.errors import ImaxError, MissingPathError
 
 STEP_DIR = re.compile(r"^step-(\d+)$")

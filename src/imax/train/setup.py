@@ -13,7 +13,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
 from imax.model import build_model, checkpoint_kind, locate_model, save_base, train_tokenizer
-from imax.model.build import check_safetensors
+from imax.model.files import check_safetensors
 from imax.schema.config import config_hash
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
