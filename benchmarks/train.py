@@ -14,7 +14,7 @@ token) over every parameter a step multiplies by, itemised in the JSON (``flops_
   counting the head at every token would credit imax with work it does not do;
 * projector (trained): 6 · N_projector · image tokens;
 * vision tower (frozen, forward only): 2 · N_vision · patches per image encoded. imax encodes each train
-  image once before training (``imax.train.vision_cache``): those encodes are counted, and the
+  image once before training (``imax.model.vision_cache``): those encodes are counted, and the
   pre-pass's seconds are added to imax's timed seconds (all of them, though they serve the untimed
   warm-up steps too).
 

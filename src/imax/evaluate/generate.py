@@ -23,7 +23,7 @@ import torch
 from imax.schema.records import TASK_NAMES
 
 if TYPE_CHECKING:
-    from imax.train.vision_cache import VisionFeatureCache
+    from imax.model.vision_cache import VisionFeatureCache
 
 Collate = Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]]
 """entries → {input_ids, attention_mask: long (B, L) left-padded; pixel_values: float (B, C, S, S)}."""
@@ -137,7 +137,7 @@ def encode_images(
     the vision tower k times (13 on the phantom's IMAX test split). Built only for models the lean loop
     decodes (it takes features in place of pixels), from ``collate.pixels``, within ``budget_gb``."""
     from imax.evaluate.decode import fast_path_supported
-    from imax.train.vision_cache import build_vision_cache
+    from imax.model.vision_cache import build_vision_cache
 
     pixels = getattr(collate, "pixels", None)
     if not fast_path_supported(model):

@@ -64,6 +64,7 @@ from imax.model.tokenizer import (
     special_id,
     train_tokenizer,
 )
+from imax.model.vision_cache import VisionFeatureCache, build_vision_cache, tower_is_frozen
 from imax.schema.config.model import LoraSettings, ModelConfig, TextSettings, VisionSettings
 
 load_model = load_base
@@ -88,10 +89,12 @@ __all__ = [
     "ModelConfig",
     "TextSettings",
     "TrainableSetError",
+    "VisionFeatureCache",
     "VisionSettings",
     "apply_lora",
     "base_path_of",
     "build_model",
+    "build_vision_cache",
     "check_lora_targets",
     "check_model_dir",
     "check_processor",
@@ -123,6 +126,7 @@ __all__ = [
     "save_base",
     "settings_of",
     "special_id",
+    "tower_is_frozen",
     "train_tokenizer",
     "trainable_parameter_names",
     "trained_names",

@@ -18,11 +18,11 @@ import torch
 
 from imax.data import PromptCollator, TrainCollator
 from imax.evaluate.generate import encode_images, generate_predictions
+from imax.model.vision_cache import VisionFeatureCache
 from imax.tasks import TASKS
 from imax.tasks.base import TaskSpec
 from imax.tasks.rec import payload_box
 from imax.train.loop import answer_losses, per_row_sums
-from imax.train.vision_cache import VisionFeatureCache
 
 
 def query_entries(queries: pl.DataFrame, seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict[str, Any]]:

@@ -34,14 +34,16 @@ world / total_tokens``; DDP averages gradients over ``world`` ranks, which leave
 of the global token mean. (A per-rank mean averaged over ranks would weight a rank's tokens by how many
 answer tokens the OTHER rank happened to get.) Per-rank batches are contiguous slices of one global
 micro-batch (see :mod:`imax.train.sampler`), so the data of every step is the same for any world size.
+
+The pieces live by job: :mod:`imax.train.setup` (base, optimizer, sharding), :mod:`imax.train.step`
+(answer-token losses) and :mod:`imax.train.bookkeeping` (interval counters, checkpoints, artifacts); this
+module is the loop itself and re-exports their names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -50,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.utils.data import DataLoader
@@ -58,34 +59,42 @@ from torch.utils.data import DataLoader
 from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
-    build_model,
     check_lora_targets,
     check_trainable,
-    checkpoint_kind,
-    image_inputs,
     load_base,
     load_processor,
-    locate_model,
     meta_model,
     num_image_tokens,
-    save_base,
     settings_of,
-    train_tokenizer,
 )
-from imax.model.files import check_safetensors
-from imax.schema.config import config_hash, save_yaml
+from imax.model.vision_cache import build_vision_cache
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
 from imax.schema.records import TASK_NAMES
 from imax.train import checkpoint as ckpt
+from imax.train.bookkeeping import (
+    ARTIFACTS,
+    FISHER_NAMES,
+    IntervalStats,
+    fisher_steps,
+    gathered_state,
+    save_checkpoint,
+    truncate_log,
+    verify_saved,
+    write_artifacts,
+)
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
-from imax.train.vision_cache import build_vision_cache
-
-IGNORE = -100
-ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "interface.json")
-FISHER_NAMES = ("initial", "early", "mid", "late")
+from imax.train.setup import (
+    build_optimizer,
+    check_init_from,
+    configure_sharding,
+    init_trainable,
+    layer_classes,
+    resolve_base,
+)
+from imax.train.step import IGNORE, answer_losses, answer_positions, evaluate_loss, per_row_sums, token_losses
 
 
 @dataclass
@@ -104,315 +113,6 @@ class TrainResult:
     """Logged training losses of this invocation (one per log interval)."""
     seconds: float = 0.0
     """Wall time of this invocation's loop."""
-
-
-# ---- pieces the loop calls ---------------------------------------------------------------------------
-def fisher_steps(fractions: tuple[float, ...], total: int) -> dict[int, list[str]]:
-    """Optimizer step → names of the Fisher checkpoints written there.
-
-    Names are initial/early/mid/late when four fractions are given (else ``f<fraction>``). Each point
-    lands on its own step when the run is long enough (a later fraction is pushed one step past the
-    previous one), so a short run still gets every named checkpoint.
-    """
-    names = list(FISHER_NAMES) if len(fractions) == len(FISHER_NAMES) else [f"f{f:g}" for f in fractions]
-    out: dict[int, list[str]] = {}
-    prev = -1
-    for name, f in sorted(zip(names, fractions, strict=True), key=lambda p: p[1]):
-        step = min(total, max(round(f * total), prev + 1))
-        out.setdefault(step, []).append(name)
-        prev = step
-    return out
-
-
-def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Next-token cross-entropy per position.
-
-    Args:
-        logits: ``(B, L, V)``; position t predicts token t+1.
-        labels: ``(B, L)`` token ids, ``-100`` where no loss is taken (prompt, image, padding).
-    Returns:
-        ``(losses, mask)``, both ``(B, L-1)``: losses are 0 where mask is False.
-    """
-    b, length, vocab = logits.shape
-    labels = labels[:, 1:]
-    mask = labels != IGNORE
-    # Rows of (B*(L-1), V): the contiguous layout cross_entropy is fastest on (a (B, V, L) transpose is not).
-    flat = logits[:, :-1].reshape(-1, vocab).float()
-    losses = F.cross_entropy(flat, labels.masked_fill(~mask, 0).reshape(-1), reduction="none")
-    return losses.view(b, length - 1) * mask, mask
-
-
-def answer_positions(labels: torch.Tensor) -> torch.Tensor:
-    """Positions whose next token is an answer token: bool ``(B, L)`` (position t predicts t + 1).
-
-    Only these positions need logits for the loss: prompt, image and pad positions never do, so the
-    LM head (``hidden × vocab``, a quarter of the tiny LM's matmul work and far more for a 32K-vocab 7B)
-    is applied to them alone via transformers' boolean ``logits_to_keep``.
-    """
-    keep = torch.zeros_like(labels, dtype=torch.bool)
-    keep[:, :-1] = labels[:, 1:] != IGNORE
-    return keep
-
-
-def answer_losses(
-    model: torch.nn.Module,
-    batch: dict[str, Any],
-    autocast: Any = contextlib.nullcontext,
-    image_features: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of every answer token of ``batch``, computing logits only where they are needed.
-
-    Args:
-        batch: ``input_ids, attention_mask, labels`` long ``(B, L)``; ``pixel_values`` ``(B, C, S, S)``.
-        autocast: a context factory around the forward (``accelerator.autocast``).
-        image_features: ``(B, n_image, D)`` frozen-tower features of the batch's images
-            (:mod:`imax.train.vision_cache`), used instead of ``pixel_values`` when given.
-    Returns:
-        ``(losses, rows)``, both ``(N,)`` for the batch's N answer tokens in row-major order: the
-        token's loss (float32) and the batch row it belongs to. ``losses.sum() / N`` equals the
-        model's own label loss (tests/train/test_loop.py checks it).
-    """
-    labels = batch["labels"]
-    keep = answer_positions(labels)
-    with autocast():
-        images = ({"pixel_values": batch["pixel_values"]} if image_features is None
-                  else image_inputs(model, image_features))  # the projector runs here, in the graph
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       logits_to_keep=keep, **images).logits  # (N, V)
-    targets = labels[:, 1:][keep[:, :-1]]
-    rows = torch.arange(labels.shape[0], device=labels.device).repeat_interleave(keep.sum(1))
-    return F.cross_entropy(logits.float(), targets, reduction="none"), rows
-
-
-def per_row_sums(losses: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per batch row: the sum of its answer-token losses and its answer-token count, both float64
-    ``(n_rows,)``, from :func:`answer_losses`' ``(losses, rows)``."""
-    sums = torch.zeros(n_rows, device=losses.device, dtype=torch.float64).index_add_(0, rows, losses.double())
-    return sums, torch.bincount(rows, minlength=n_rows).double()
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
-    """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms).
-
-    Returns the optimizer and the parameter names in the optimizer's index order (saved with its state).
-    """
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    decay = [(n, p) for n, p in named if p.dim() >= 2]
-    no_decay = [(n, p) for n, p in named if p.dim() < 2]
-    groups = [
-        {"params": [p for _, p in decay], "weight_decay": cfg.weight_decay},
-        {"params": [p for _, p in no_decay], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=False)
-    return optimizer, [n for n, _ in decay + no_decay]
-
-
-def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: Accelerator) -> tuple[Path, dict]:
-    """The base model directory, building the tiny base into ``OUT/base`` when none is given.
-
-    ``cfg.base`` is a local directory or a hub id (:func:`imax.model.locate_model`: HF cache, the hub
-    unless offline). The built base is saved (safetensors) and reused on resume so that the frozen weights
-    are bit-identical; ``base.json`` records where it came from (``hub_id`` too for a hub id, so a
-    checkpoint moved to another machine finds the base in that machine's HF cache).
-    """
-    base = cfg.base
-    if base is not None:
-        local = locate_model(base)
-        info = {"path": str(local.resolve()), "tiny_config_hash": None}
-        if not Path(base).exists():
-            info["hub_id"] = str(base)
-        return local, info
-    target = cfg.out / "base"
-    if accelerator.is_main_process and not target.is_dir():
-        from imax.tasks import TASK_TOKENS
-
-        corpus = [e["instruction"] for e in entries] + [e["response"] for e in entries]
-        tokenizer = train_tokenizer(corpus, list(TASK_TOKENS), cfg.model.vocab_size)
-        model = build_model(cfg.model, tokenizer)
-        tmp = cfg.out / ".tmp-base"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_base(model, tokenizer, tmp)
-        os.replace(tmp, target)
-    accelerator.wait_for_everyone()
-    return target, {"path": str(target.resolve()), "tiny_config_hash": config_hash(cfg.model)}
-
-
-def check_init_from(source: Path, finetune: str) -> None:
-    """Refuse (one line, before any model loads) an ``--init-from`` that is not a complete checkpoint of
-    this run's fine-tuning mode."""
-    kind = checkpoint_kind(source)
-    wanted = "lora" if finetune == "lora" else "full"
-    if kind != wanted:
-        what = {"lora": "a LoRA checkpoint", "full": "a full fine-tune checkpoint", "model": "a model directory"}
-        raise ImaxError(f"--init-from {source} is {what[kind]}; a --finetune {finetune} run starts from "
-                        f"{what[wanted]} (use --base for a model directory)")
-    file = source / "trainable.safetensors"
-    if not file.is_file():
-        raise MissingPathError(f"--init-from: {file} does not exist (an incomplete checkpoint)")
-    check_safetensors(file)
-
-
-def init_trainable(model: torch.nn.Module, source: Path, finetune: str) -> None:
-    """Start the trainable parameters from checkpoint ``source`` (``--init-from``): its
-    ``trainable.safetensors`` must hold exactly this run's trainable set (same fine-tuning mode, base and
-    LoRA settings); a checkpoint of another kind is refused naming what it is."""
-    check_init_from(source, finetune)
-    ckpt.load_trainable(model, source / "trainable.safetensors")
-
-
-def layer_classes(model: torch.nn.Module) -> list[str]:
-    """Class names of the repeated blocks of ``model`` (the elements of every ``...layers`` ModuleList:
-    the LM's decoder layers and the vision encoder's layers), e.g. ``["CLIPEncoderLayer",
-    "LlamaDecoderLayer"]``: FSDP's auto-wrap units for whatever base is loaded."""
-    names = {type(m[0]).__name__ for n, m in model.named_modules()
-             if isinstance(m, torch.nn.ModuleList) and n.endswith("layers") and len(m)}
-    return sorted(names)
-
-
-def configure_sharding(accelerator: Accelerator, model: torch.nn.Module, cfg: TrainConfig) -> None:
-    """Fill in what the sharded engines need from the loaded model, before ``accelerator.prepare``.
-
-    FSDP: when the launch config names no layer classes to wrap, wrap each decoder / encoder layer of
-    THIS model (:func:`layer_classes`), so one config serves Llama, Mistral, Qwen2, CLIP and SigLIP bases
-    (LLaVA declares no ``_no_split_modules`` for Accelerate to fall back on). DeepSpeed: the per-GPU
-    micro-batch, which Accelerate otherwise reads from a prepared DataLoader (imax's sampler is its own).
-    """
-    state = accelerator.state
-    if accelerator.distributed_type == DistributedType.FSDP:
-        plugin = state.fsdp_plugin
-        if getattr(plugin, "transformer_cls_names_to_wrap", None) in (None, []):
-            plugin.transformer_cls_names_to_wrap = layer_classes(model)
-    elif accelerator.distributed_type == DistributedType.DEEPSPEED:
-        ds = state.deepspeed_plugin.deepspeed_config
-        if ds.get("train_micro_batch_size_per_gpu") in (None, "auto"):
-            ds["train_micro_batch_size_per_gpu"] = max(1, cfg.batch_size // accelerator.num_processes)
-
-
-def gathered_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
-    """Full ``{name: tensor}`` weights of a sharded model (FSDP, DeepSpeed ZeRO-3; on rank 0), else None.
-
-    Every rank must call this (it is a collective). Under ZeRO-3 a parameter of the live module is an
-    empty placeholder, so saving ``unwrap_model(model)``'s own tensors would write untouched or empty
-    weights (how LLaVA users have lost LoRA runs); the DeepSpeed config must set
-    ``stage3_gather_16bit_weights_on_model_save`` (configs/accelerate/deepspeed_zero3.yaml does).
-    """
-    if accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        return None
-    return accelerator.get_state_dict(model)
-
-
-def verify_saved(
-    folder: Path, initial: dict[str, tuple[float, float, int]], finetune: str, expect_change: bool = True
-) -> None:
-    """Check what a checkpoint holds against the run: the trainable tensors kept their sizes and (when
-    ``expect_change``: a run with a non-zero learning rate) moved away from their ``initial``
-    fingerprints (:func:`imax.train.checkpoint.fingerprint`; a ZeRO-3 / FSDP save of sharded placeholders
-    would hold empty or untouched tensors), and a LoRA adapter holds
-    the same LoRA + projector tensors as ``trainable.safetensors`` (what evaluate and export load is what
-    trained). Raises :class:`ImaxError` naming the checkpoint."""
-    saved = ckpt.load_file(folder / "trainable.safetensors")
-    now = ckpt.fingerprint(saved)
-    hollow = [n for n in initial if n in now and now[n][2] != initial[n][2]]
-    if hollow:
-        raise ImaxError(f"{folder}: saved trainable tensors have lost their elements ({hollow[:3]}): the save "
-                        "captured sharded placeholders (ZeRO-3 / FSDP state dict gathering)")
-    if expect_change and initial and all(now[n] == initial[n] for n in initial if n in now):
-        raise ImaxError(f"{folder}: the saved trainable weights equal the initial ones; nothing trained or "
-                        "the save captured unsharded placeholders (ZeRO-3 / FSDP state dict gathering)")
-    if finetune != "lora":
-        return
-    adapter = ckpt.load_file(folder / "adapter" / "adapter_model.safetensors")
-    # PEFT saves without the adapter name: "q_proj.lora_A.default.weight" → "q_proj.lora_A.weight",
-    # "multi_modal_projector.modules_to_save.default.linear_1.weight" → "multi_modal_projector.linear_1.weight".
-    expected = {k.replace(".modules_to_save.default.", ".").replace(".default.", "."): v for k, v in saved.items()}
-    if set(expected) != set(adapter):
-        missing, extra = sorted(set(expected) - set(adapter)), sorted(set(adapter) - set(expected))
-        raise ImaxError(f"{folder / 'adapter'}: the saved adapter does not hold the trained set (missing "
-                        f"{missing[:3]}, unexpected {extra[:3]})")
-    for key, value in adapter.items():
-        if not torch.equal(expected[key].to(value.dtype), value):
-            raise ImaxError(f"{folder / 'adapter'}: {key} differs from the trained tensor in trainable.safetensors")
-
-
-def write_artifacts(
-    cfg: TrainConfig, manifest: dict[str, Any], base_info: dict[str, Any], interface: ModelInterface | None = None
-) -> None:
-    """``config.yaml``, ``tasks.json``, ``data_manifest.json``, ``base.json`` (and ``interface.json``: the
-    checkpoint's chat template, image token count and image preprocessing) into ``OUT``."""
-    from imax.tasks import TASKS
-
-    if interface is not None:
-        ckpt.write_json(cfg.out / "interface.json", interface.describe())
-    save_yaml(cfg, cfg.out / "config.yaml")
-    ckpt.write_json(cfg.out / "tasks.json", {name: spec.describe() for name, spec in TASKS.items()})
-    ckpt.write_json(
-        cfg.out / "data_manifest.json",
-        {"id": manifest.get("id"), "path": str(Path(cfg.data).resolve()), "data_root": manifest.get("data_root")},
-    )
-    ckpt.write_json(cfg.out / "base.json", base_info)
-
-
-def save_checkpoint(
-    name: str,
-    *,
-    cfg: TrainConfig,
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    names: list[str],
-    state: dict[str, Any],
-    tokenizer: Any = None,
-    processor: Any = None,
-) -> Path:
-    """Write ``OUT/checkpoints/<name>`` atomically (all ranks call this; rank 0 writes the shared part).
-
-    Sharded engines (FSDP, DeepSpeed) gather the full weights first (:func:`gathered_state`); their
-    optimizer state stays sharded, so those checkpoints are marked ``"resumable": false``.
-    """
-    root = ckpt.checkpoint_root(cfg.out)
-    final, tmp = root / name, root / f".tmp-{name}"
-    full_state = gathered_state(accelerator, model)  # collective: every rank
-    sharded = full_state is not None
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        unwrapped = accelerator.unwrap_model(model)
-        if cfg.finetune == "lora":
-            unwrapped.save_pretrained(tmp / "adapter", safe_serialization=True, state_dict=full_state)
-        else:  # a full fine-tune is a new base: loadable with load_base(CKPT / "model")
-            save_base(unwrapped, tokenizer, tmp / "model", processor=processor, state_dict=full_state)
-        ckpt.save_trainable(unwrapped, tmp / "trainable.safetensors", full_state)
-        if not sharded:
-            ckpt.save_optimizer(optimizer, tmp, names)
-        ckpt.write_json(tmp / "state.json", {**state, "resumable": not sharded})
-        ckpt.copy_artifacts(cfg.out, tmp, ARTIFACTS)
-    accelerator.wait_for_everyone()
-    ckpt.save_rng(tmp, accelerator.process_index)  # every rank: its own dropout stream
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():  # a re-save of the same step (e.g. after resume): replace it whole
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        if name.startswith("step-"):
-            ckpt.prune(cfg.out, cfg.keep_last)
-    accelerator.wait_for_everyone()
-    return final
-
-
-@torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> float:
-    """Answer-token mean loss over ``loader`` (this rank's shard), summed over ranks."""
-    was_training = model.training
-    model.eval()
-    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
-    for batch in loader:
-        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        losses, _ = answer_losses(model, batch, accelerator.autocast)
-        total += torch.stack([losses.sum().double(), torch.tensor(float(losses.numel()), device=total.device,
-                                                                   dtype=torch.float64)])
-    total = accelerator.reduce(total, "sum")
-    model.train(was_training)
-    return float(total[0] / total[1].clamp(min=1))
 
 
 # ---- the loop ------------------------------------------------------------------------------------------
@@ -504,7 +204,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         ckpt.load_optimizer(optimizer, latest, names)
         start_step = int(state["step"])
     if is_main:  # records past the resumed step (or of a run that died before its first checkpoint) go
-        _truncate_log(cfg.out, start_step)
+        truncate_log(cfg.out, start_step)
 
     # Seven tasks share an image: decode + resize each image once per process.
     collator = TrainCollator(interface, manifest["data_root"], cfg.max_length, cache=ImageCache())
@@ -545,9 +245,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 else {"off": no_cache_reason},
                 "budget": {"total_steps": total, "epochs": cfg.epochs, "max_steps": cfg.max_steps,
                            "train_entries": n, "note": budget_note}})
-    # Interval accumulators (this rank): loss sum, answer tokens, tokens, samples; per-task loss sums/counts.
-    acc = torch.zeros(4, device=device, dtype=torch.float64)
-    task_acc = torch.zeros(2, len(TASK_NAMES), device=device, dtype=torch.float64)
+    stats = IntervalStats.zeros(device)  # this rank's sums over the current logging interval
     losses: list[float] = []
     t_start = t_last = time.perf_counter()
     last_loss = math.nan
@@ -577,13 +275,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 accelerator.backward(tok.sum() * world / denom)
             with torch.no_grad():  # logging statistics, from the same forward
                 per_sample, counts = per_row_sums(tok, rows, len(batch["task"]))
-                acc += torch.stack([per_sample.sum(), counts.sum(),
-                                    batch["attention_mask"].sum().double(),
-                                    torch.tensor(len(per_sample), device=device, dtype=torch.float64)])
-                idx = torch.tensor([TASK_NAMES.index(t) for t in batch["task"]], device=device)
-                has = counts > 0
-                task_acc[0].index_add_(0, idx[has], per_sample[has] / counts[has])
-                task_acc[1].index_add_(0, idx[has], torch.ones_like(per_sample[has]))
+                stats.add(per_sample, counts, batch["attention_mask"], batch["task"])
 
         grad_norm = None
         if cfg.max_grad_norm > 0 and not deepspeed:  # DeepSpeed clips by its own gradient_clipping
@@ -595,20 +287,21 @@ def train(cfg: TrainConfig) -> TrainResult:
 
         # -- logging (all ranks reduce; rank 0 writes)
         if done % max(1, cfg.log_every_steps) == 0 or done == total:
-            g, gt = accelerator.reduce(acc, "sum"), accelerator.reduce(task_acc, "sum")
+            g = stats.reduced(accelerator)
             now = time.perf_counter()
             dt = max(now - t_last, 1e-9)
-            last_loss = float(g[0] / g[1].clamp(min=1))
+            last_loss = float(g.loss_sum / g.answer_tokens.clamp(min=1))
             losses.append(last_loss)
-            per_task = {TASK_NAMES[j]: float(gt[0, j] / gt[1, j]) for j in range(len(TASK_NAMES)) if gt[1, j] > 0}
+            per_task = {name: float(g.task_loss[j] / g.task_samples[j]) for j, name in enumerate(TASK_NAMES)
+                        if g.task_samples[j] > 0}
             record = {"step": done, "epoch": done * cfg.batch_size * cfg.grad_accum / n, "loss": last_loss,
-                      "task_loss": per_task, "lr": lr, "samples_per_s": float(g[3]) / dt,
-                      "tokens_per_s": float(g[2]) / dt, "answer_tokens": int(g[1]), "elapsed_s": now - t_start}
+                      "task_loss": per_task, "lr": lr, "samples_per_s": float(g.samples) / dt,
+                      "tokens_per_s": float(g.tokens) / dt, "answer_tokens": int(g.answer_tokens),
+                      "elapsed_s": now - t_start}
             if grad_norm is not None:
                 record["grad_norm"] = float(grad_norm)
             logger.log(record)
-            acc.zero_()
-            task_acc.zero_()
+            stats.reset()
             t_last = now
         if val_loader is not None and (done % cfg.eval_every_steps == 0 or done == total):
             logger.log({"step": done, "val_loss": evaluate_loss(accelerator.unwrap_model(model), val_loader,
@@ -631,19 +324,27 @@ def train(cfg: TrainConfig) -> TrainResult:
                        seconds=time.perf_counter() - t_start)
 
 
-def _truncate_log(out: Path, step: int) -> None:
-    """Drop log records past ``step`` (written by the interrupted run after its last checkpoint)."""
-    from imax.train.logging import read_log
-
-    records = [r for r in read_log(out) if r["step"] <= step]
-    path = Path(out) / "log.jsonl"
-    if path.exists():
-        tmp = path.with_name(".tmp-log.jsonl")
-        import json
-
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-        os.replace(tmp, path)
-
-
-__all__ = ["TrainResult", "answer_losses", "answer_positions", "build_optimizer", "per_row_sums", "token_losses",
-           "train"]
+__all__ = [
+    "ARTIFACTS",
+    "FISHER_NAMES",
+    "IGNORE",
+    "IntervalStats",
+    "TrainResult",
+    "answer_losses",
+    "answer_positions",
+    "build_optimizer",
+    "check_init_from",
+    "configure_sharding",
+    "evaluate_loss",
+    "fisher_steps",
+    "gathered_state",
+    "init_trainable",
+    "layer_classes",
+    "per_row_sums",
+    "resolve_base",
+    "save_checkpoint",
+    "token_losses",
+    "train",
+    "verify_saved",
+    "write_artifacts",
+]

@@ -95,7 +95,7 @@ class TrainConfig:
     vision_cache_gb: float = 2.0
     """With the vision tower frozen, encode every train image once before training and reuse its
     features (image-centric data draws each image ~7 times an epoch) when they fit this many GB per
-    process; otherwise, or at 0, every batch runs the tower (imax.train.vision_cache)."""
+    process; otherwise, or at 0, every batch runs the tower (imax.model.vision_cache)."""
     fisher_fractions: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
     """Also write named checkpoints at these fractions of the total steps, named in order
     initial/early/mid/late (read by ``imax.fisher``); empty: none."""

@@ -15,6 +15,9 @@ make the features depend on batch composition wherever the GEMMs are not batch-i
 The cache is used only when it is exact and fits: a frozen tower, and all features within
 ``TrainConfig.vision_cache_gb`` (each process holds the whole cache). Otherwise training encodes every
 batch as before, and the reason is returned.
+
+It lives in ``imax.model`` (beside the forward split it uses) because training, evaluation and
+pseudo-labelling all use it; evaluation must not import from ``imax.train``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""The tiny base's language and alignment pretraining stages (stage 2 and 3 of :mod:`imax.train.pretrain`):
+one shared seeded loop (AdamW, linear warm-up + cosine decay, clipping) over plain descriptions (language
+model) or (image, description) pairs in the model's chat template (projector alone)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from imax.schema.config.train import PretrainConfig
+
+
+def _steps(epochs: float, n: int, batch: int, cap: int | None) -> int:
+    steps = max(1, math.ceil(epochs * n / batch))
+    return min(steps, cap) if cap else steps
+
+
+def _optimizer(params: list[torch.nn.Parameter], lr: float, wd: float, steps: int, warmup: float
+               ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    warm = max(1, round(warmup * steps))
+
+    def factor(step: int) -> float:  # linear warm-up, cosine decay to 0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _text_batch(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Plain language-model batch: ``<s> text </s>``, right-padded, labels on every real token."""
+    from imax.data import IGNORE_INDEX, pad_batch
+
+    ids = [[*[tokenizer.bos_token_id, *tokenizer.encode(t, add_special_tokens=False)][: max_length - 1],
+            tokenizer.eos_token_id] for t in texts]
+    return {"input_ids": pad_batch(ids, tokenizer.pad_token_id, "right"),
+            "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "right"),
+            "labels": pad_batch(ids, IGNORE_INDEX, "right")}
+
+
+def _caption_batch(template: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Alignment batch in the model's own chat template (:class:`imax.data.ChatTemplate`): the user turn
+    is the image alone (no instruction), the assistant turn the description (the only labelled tokens)."""
+    from imax.data import IGNORE_INDEX, IMAGE_PLACEHOLDER, Message, pad_batch, tokenize_messages
+
+    pairs = [tokenize_messages([Message("user", IMAGE_PLACEHOLDER, masked=True),
+                                Message("assistant", t, masked=False)], template, max_length)
+             for t in texts]
+    ids = [p[0] for p in pairs]
+    return {"input_ids": pad_batch(ids, template.tokenizer.pad_token_id, "right"),
+            "attention_mask": pad_batch([[1] * len(s) for s in ids], 0, "right"),
+            "labels": pad_batch([p[1] for p in pairs], IGNORE_INDEX, "right")}
+
+
+@torch.no_grad()
+def _mean_loss(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+    """Token-mean loss over ``batches`` (each with ``labels``; optional ``pixel_values``)."""
+    model.eval()
+    total, count = 0.0, 0
+    for b in batches:
+        n = int((b["labels"][:, 1:] != -100).sum())
+        total += float(model(**b).loss) * n
+        count += n
+    return total / max(1, count)
+
+
+def _run(model: torch.nn.Module, params: list[torch.nn.Parameter], make_batch: Any, n: int, cfg: PretrainConfig,
+         epochs: float, lr: float, cap: int | None, seed: int) -> list[float]:
+    """Shared loop of the language and alignment stages: seeded permutations, AdamW + cosine, clipping;
+    returns the mean loss of each tenth of the run."""
+    steps = _steps(epochs, n, cfg.batch_size, cap)
+    opt, sched = _optimizer(params, lr, cfg.weight_decay, steps, cfg.warmup_ratio)
+    gen = torch.Generator().manual_seed(seed)
+    order, pos = torch.randperm(n, generator=gen), 0
+    model.train()
+    losses: list[float] = []
+    chunk = max(1, steps // 10)
+    running = 0.0
+    for step in range(steps):
+        if pos + cfg.batch_size > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos : pos + cfg.batch_size].tolist()
+        pos += cfg.batch_size
+        loss = model(**make_batch(idx)).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        running += loss.item()
+        if (step + 1) % chunk == 0 or step == steps - 1:
+            losses.append(round(running / ((step % chunk) + 1), 4))
+            running = 0.0
+    model.eval()
+    return losses
+
+
+def _only_trainable(model: torch.nn.Module, module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    model.requires_grad_(False)
+    module.requires_grad_(True)
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def language_stage(model: torch.nn.Module, tokenizer: Any, train: list[str], held: list[str], cfg: PretrainConfig,
+                   epochs: float, cap: int | None) -> dict[str, Any]:
+    """Stage 2: the language model (embeddings, decoder, head) on plain descriptions."""
+    lm = torch.nn.ModuleList([model.model.language_model, model.lm_head])
+    params = _only_trainable(model, lm)
+    max_len = int(model.config.text_config.max_position_embeddings)
+    held_batches = [_text_batch(tokenizer, held[i : i + 32], max_len) for i in range(0, min(len(held), 256), 32)]
+    before = _mean_loss(model, held_batches) if held_batches else None
+    losses = _run(model, params, lambda idx: _text_batch(tokenizer, [train[i] for i in idx], max_len), len(train),
+                  cfg, epochs, cfg.lm_lr, cap, cfg.seed + 1)
+    after = _mean_loss(model, held_batches) if held_batches else None
+    return {"losses": losses, "heldout_perplexity_before": math.exp(before) if before is not None else None,
+            "heldout_perplexity_after": math.exp(after) if after is not None else None}
+
+
+def align_stage(model: torch.nn.Module, tokenizer: Any, pixels: torch.Tensor, train: list[str],
+                held_pixels: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float,
+                cap: int | None) -> dict[str, Any]:
+    """Stage 3: the projector alone on (image, description) pairs, tower and language model frozen.
+
+    Held-out check that the projector carries the image: caption loss with each image's own pixels vs
+    with the pixels of another held-out image (a fixed derangement)."""
+    from imax.data import ModelInterface
+    from imax.model import make_processor, num_image_tokens
+
+    params = _only_trainable(model, model.model.multi_modal_projector)
+    # the chat template and image-token count the base is saved with (save_base writes this processor)
+    template = ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
+    max_len = int(model.config.text_config.max_position_embeddings)
+
+    def batch(idx: list[int]) -> dict[str, torch.Tensor]:
+        return {**_caption_batch(template, [train[i] for i in idx], max_len), "pixel_values": pixels[idx]}
+
+    k = min(len(held), 256)
+    shift = np.roll(np.arange(k), 1) if k > 1 else np.arange(k)
+
+    def held_batches(perm: np.ndarray) -> list[dict[str, torch.Tensor]]:
+        return [{**_caption_batch(template, held[i : i + 32], max_len),
+                 "pixel_values": held_pixels[perm[i : i + 32]]} for i in range(0, k, 32)]
+
+    before = _mean_loss(model, held_batches(np.arange(k))) if k else None
+    losses = _run(model, params, batch, len(train), cfg, epochs, cfg.align_lr, cap, cfg.seed + 2)
+    after = _mean_loss(model, held_batches(np.arange(k))) if k else None
+    shuffled = _mean_loss(model, held_batches(shift)) if k > 1 else None
+    model.requires_grad_(False)
+    return {"losses": losses, "heldout_caption_loss_before": before, "heldout_caption_loss_after": after,
+            "heldout_caption_loss_shuffled_images": shuffled}
