@@ -35,7 +35,7 @@ of the global token mean. (A per-rank mean averaged over ranks would weight a ra
 answer tokens the OTHER rank happened to get.) Per-rank batches are contiguous slices of one global
 micro-batch (see :mod:`imax.train.sampler`), so the data of every step is the same for any world size.
 
-The pieces live by job: :mod:`imax.train.setup` (base, optimizer, sharding), :mod:`imax.train.step`
+The pieces live by job: :mod:`imax.train.assemble` (base, optimizer, sharding), :mod:`imax.train.step`
 (answer-token losses) and :mod:`imax.train.bookkeeping` (interval counters, checkpoints, artifacts); this
 module is the loop itself and re-exports their names.
 """
@@ -86,7 +86,7 @@ from imax.train.bookkeeping import (
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
-from imax.train.setup import (
+from imax.train.assemble import (
     build_optimizer,
     check_init_from,
     configure_sharding,
