@@ -72,6 +72,14 @@ from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
 from imax.schema.records import TASK_NAMES
 from imax.train import checkpoint as ckpt
+from imax.train.assemble import (
+    build_optimizer,
+    check_init_from,
+    configure_sharding,
+    init_trainable,
+    layer_classes,
+    resolve_base,
+)
 from imax.train.bookkeeping import (
     ARTIFACTS,
     FISHER_NAMES,
@@ -86,14 +94,6 @@ from imax.train.bookkeeping import (
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
-from imax.train.assemble import (
-    build_optimizer,
-    check_init_from,
-    configure_sharding,
-    init_trainable,
-    layer_classes,
-    resolve_base,
-)
 from imax.train.step import IGNORE, answer_losses, answer_positions, evaluate_loss, per_row_sums, token_losses
 
 
