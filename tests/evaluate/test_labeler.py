@@ -160,7 +160,7 @@ def test_metrics_record_their_labeler():
     from imax.evaluate.plugins import PLUGIN_METRICS
     from imax.evaluate.scorers import SCORERS, ScoreContext
 
-    metrics, _, details = SCORERS["report"](
+    metrics, _, details = SCORERS["free_text"](
         [{}, {}],
         [{"text": "Small left effusion."}, None],
         [{"text": "Small left effusion."}, {"text": "No effusion."}],

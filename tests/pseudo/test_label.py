@@ -5,7 +5,7 @@ import pytest
 
 from imax.data import ModelInterface
 from imax.model import make_processor
-from imax.pseudo.label import derive_reg, keep_confident, query_entries
+from imax.pseudo.label import derive, keep_confident, query_entries
 from imax.tasks import TASKS
 
 
@@ -27,7 +27,7 @@ def test_derive_reg_turns_a_pseudo_box_into_a_reg_entry():
         "parsed": {"box": [20.0, 10.0, 100.0, 50.0], "size": [200, 100]}, "image": "x.jpg",
         "provenance": "pseudo", "confidence": -0.2, "output": "{<10><10><50><50>}",
     }
-    (reg,) = derive_reg([rec], seed=0)
+    (reg,) = derive([rec], seed=0)
     assert reg["task"] == "reg" and reg["id"] == "img:reg:pseudo0"
     assert json.loads(reg["query"]) == {"box": [20.0, 10.0, 100.0, 50.0], "size": [200, 100]}
     assert json.loads(reg["answer"]) == {"phrase": "heart"} and reg["response"] == "heart"

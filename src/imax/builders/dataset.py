@@ -28,7 +28,7 @@ from imax.builders.splits import assign_splits
 from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
-from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS
+from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS, polars_schema
 from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
 
@@ -81,15 +81,34 @@ class PreparedBuild:
     notes: list[str] = field(default_factory=list)
     """What the cap fit could not do (stats.json ``caps.notes``)."""
     timings: dict[str, float] = field(default_factory=dict)
+    annotations_in: pl.DataFrame | None = None
+    """The annotations the store was made from: the sources' plus those tasks derive from IMAGES."""
 
 
-def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = None) -> PreparedBuild:
+def with_task_annotations(tables: SourceTables, tasks: Mapping[str, TaskSpec]) -> SourceTables:
+    """``tables`` plus the annotations of tasks whose truth is a column of IMAGES
+    (``TaskSpec.annotations_from_images``; none of the seven built-in tasks has one)."""
+    schema = polars_schema(ANNOTATION_COLUMNS)
+    extra = [
+        spec.annotations_from_images(tables.images).select(list(ANNOTATION_COLUMNS)).cast(schema)
+        for spec in tasks.values()
+        if spec.annotations_from_images is not None
+    ]
+    if not extra:
+        return tables
+    return replace(tables, annotations=pl.concat([tables.annotations.cast(schema), *extra], how="vertical"))
+
+
+def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = None,
+                  tasks: Mapping[str, TaskSpec] | None = None) -> PreparedBuild:
     """Store → patient split → prepared annotations → recipe caps → ``auto`` per-task cap.
 
     Everything here is independent of ``cfg.mode``: IMAX and DMAX built from one :class:`PreparedBuild`
-    share the test set, the split and the caps by construction."""
+    share the test set, the split and the caps by construction. ``tasks`` (default the task table) adds
+    the annotations its tasks derive from IMAGES (:func:`with_task_annotations`)."""
     t: dict[str, float] = {}
     t0 = time.perf_counter()
+    tables = with_task_annotations(tables, _default_tasks() if tasks is None else tasks)
     store = make_store(tables, strict=cfg.strict if strict is None else strict)
     t["store"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -115,7 +134,8 @@ def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = 
         cfg = replace(cfg, max_entries_per_task=cap)
     t["prepare"] = time.perf_counter() - t0
     return PreparedBuild(cfg=cfg, images=images, prepared=prepared, quarantine=store.quarantine,
-                         orphans=store.orphans, split=split, fitted=fitted, notes=notes, timings=t)
+                         orphans=store.orphans, split=split, fitted=fitted, notes=notes, timings=t,
+                         annotations_in=tables.annotations)
 
 
 def build_dataset(
@@ -128,7 +148,7 @@ def build_dataset(
     ``write``. ``cfg.mode == "both"``: use :func:`build_arms`."""
     if cfg.mode == "both":
         raise ValueError("build_dataset builds one arm; mode 'both' is build_arms")
-    prep = prepare_build(tables, cfg)
+    prep = prepare_build(tables, cfg, tasks=tasks)
     return build_prepared(prep, tables, cfg.mode, Path(cfg.out), tasks=tasks, write=write)
 
 
@@ -149,7 +169,7 @@ def build_arms(
     ``cfg.max_entries_per_task == "auto"`` (the default) fits the largest cap DMAX can match, so the
     per-task volumes are equal. ``outs``: mode → directory (default :func:`arm_dirs` of ``cfg.out``).
     This is what both ``imax build --mode both`` and ``imax experiment`` call."""
-    prep = prepare_build(tables, cfg)
+    prep = prepare_build(tables, cfg, tasks=tasks)
     outs = dict(outs) if outs is not None else arm_dirs(Path(cfg.out))
     return {mode: build_prepared(prep, tables, mode, Path(outs[mode]), tasks=tasks, write=write)
             for mode in ("imax", "dmax")}
@@ -216,7 +236,8 @@ def build_prepared(
         # every source with no file: what was looked for and how to map it (never silently absent)
         "missing_sources": [asdict(n) | {"hint": n.hint()} for n in tables.not_found],
         "orphan_annotations": int(prep.orphans["n"].sum()) if prep.orphans.height else 0,
-        "tasks": task_accounting(tables.annotations, prep.orphans, entries),
+        "tasks": task_accounting(tables.annotations if prep.annotations_in is None else prep.annotations_in,
+                                 prep.orphans, entries),
         "dmax_order": dmax_order,
         "render_calls": render_calls,
     }

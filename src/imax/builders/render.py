@@ -1,4 +1,5 @@
-"""Vectorised renders of the box texts: rec responses and reg instructions, in numpy + polars.
+"""Vectorised renders of the box texts: responses of tasks whose answer is a box (rec) and instructions
+of tasks whose query is a box (reg; ``TaskSpec.answer_box`` / ``query_box``), in numpy + polars.
 
 Why: real CheXmask boxes are distinct per image, so at MIMIC size rec and reg have ~1M distinct boxes
 each; rendering them through the task table costs 5–9 µs a call in Python (~10–20 s of the build).
@@ -31,7 +32,7 @@ _CHECKS = 64
 
 def instructions(spec: TaskSpec, queries: pl.Series, k: pl.Series) -> pl.Series | None:
     """``spec.render_instruction(query, k)`` for every row, or None (use the task table)."""
-    if spec.name != "reg" or queries.len() == 0:
+    if not spec.query_box or queries.len() == 0:
         return None
     box, pieces = box_texts(queries), _template_pieces(spec)
     if box is None or pieces is None:
@@ -50,7 +51,7 @@ def instructions(spec: TaskSpec, queries: pl.Series, k: pl.Series) -> pl.Series 
 
 def responses(spec: TaskSpec, queries: pl.Series, answers: pl.Series) -> pl.Series | None:
     """``spec.format_answer(query, answer)`` for every row, or None (use the task table)."""
-    if spec.name != "rec" or answers.len() == 0:
+    if not spec.answer_box or answers.len() == 0:
         return None
     out = box_texts(answers)
     if out is None:

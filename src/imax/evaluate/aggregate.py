@@ -29,7 +29,7 @@ could have computed it, since they differ when tasks differ in scale:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,9 +51,21 @@ def _primary(metric: str, higher_is_better: bool) -> Primary:
     )
 
 
-PRIMARY: dict[str, Primary] = {
-    name: _primary(spec.primary_metric, spec.primary_higher_is_better) for name, spec in TASKS.items()
-}
+class _PrimaryTable(Mapping[str, Primary]):
+    """A live view of the task table: a task registered after import (``imax.tasks.register``) is in it."""
+
+    def __getitem__(self, task: str) -> Primary:
+        spec = TASKS[task]
+        return _primary(spec.primary_metric, spec.primary_higher_is_better)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(TASKS))
+
+    def __len__(self) -> int:
+        return len(TASKS)
+
+
+PRIMARY: Mapping[str, Primary] = _PrimaryTable()
 """Task → primary metric, orientation, transform, read from the task table (in its order)."""
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from imax.evaluate import aggregate
 from imax.evaluate.plugins import load_plugins
 from imax.evaluate.score import LABEL_SPACES, parse_predictions, score_predictions, score_tasks
+from imax.evaluate.scorers import LABEL_RANKING_KINDS, has_kind
 from imax.schema.config.base import save_yaml, to_dict
 from imax.schema.config.evaluate import EvalConfig
 from imax.schema.errors import ImaxError, MissingPathError
@@ -196,7 +197,7 @@ def _label_ranking(
         rows = [
             e
             for e in entries
-            if e["task"] == "multilabel" and json.loads(e["query"]).get("label_space") == space
+            if e["task"] == spec.name and json.loads(e["query"]).get("label_space") == space
         ]
         if not rows:
             continue
@@ -305,10 +306,10 @@ def evaluate_model(cfg: EvalConfig, progress: Callable[[int, int], None] | None 
         metrics.update(
             _controls(cfg, model, tokenizer, entries, collate, cache, predictions, metrics, progress)
         )
-    if cfg.label_scores and "multilabel" in metrics:
-        metrics["multilabel"].update(
-            _label_ranking(model, tokenizer, entries, collate, TASKS["multilabel"], cfg.batch_size)
-        )
+    if cfg.label_scores:
+        for name, spec in TASKS.items():
+            if name in metrics and has_kind(spec, LABEL_RANKING_KINDS):
+                metrics[name].update(_label_ranking(model, tokenizer, entries, collate, spec, cfg.batch_size))
     manifest = Path(cfg.data) / "manifest.json"
     metrics["meta"] = {
         "config": to_dict(cfg),

@@ -21,8 +21,7 @@ import numpy as np
 
 from imax.evaluate import aggregate, bootstrap, nlg
 from imax.evaluate.plugins import ReportScorer
-from imax.evaluate.scorers import LABEL_SPACES, SCORERS, ScoreContext
-from imax.schema.records import TASK_NAMES
+from imax.evaluate.scorers import LABEL_SPACES, METEOR_KINDS, ScoreContext, has_kind, scorer_for
 
 __all__ = ["LABEL_SPACES", "compare_runs", "parse_predictions", "score_predictions", "score_tasks"]
 
@@ -91,15 +90,16 @@ def score_tasks(
     plugins: Sequence[ReportScorer] = (),
     plugin_unavailable: Mapping[str, str] | None = None,
 ) -> dict[str, TaskResult]:
-    """Per-task results (in ``TASK_NAMES`` order) of parsed-from-scratch predictions."""
+    """Per-task results (in task-table order) of parsed-from-scratch predictions, each scored by its
+    spec's scorer (:func:`imax.evaluate.scorers.scorer_for`)."""
     tasks = _task_table(tasks)
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for p in predictions:
-        if p["task"] not in SCORERS:
+        if p["task"] not in tasks:
             raise ValueError(f"prediction {p.get('id')!r}: unknown task {p['task']!r}")
         by_task.setdefault(p["task"], []).append(p)
     results: dict[str, TaskResult] = {}
-    for task in [t for t in TASK_NAMES if t in by_task]:
+    for task in [t for t in tasks if t in by_task]:
         rows, spec = by_task[task], tasks[task]
         queries = [_payload(r["query"]) for r in rows]
         refs = [spec.canonical(q, _payload(r["reference"])) for q, r in zip(queries, rows, strict=True)]
@@ -111,7 +111,7 @@ def score_tasks(
             dict(plugin_unavailable or {}),
             decision_thresholds=spec.decision_thresholds,
         )
-        metrics, primary_at, details = SCORERS[task](queries, parsed, refs, ctx)
+        metrics, primary_at, details = scorer_for(spec)(queries, parsed, refs, ctx)
         results[task] = TaskResult(
             task=task,
             metrics=metrics,
@@ -161,9 +161,11 @@ def score_predictions(
     :class:`nlg.Meteor` is reused; False/None skips it. CIs come from ``n_bootstrap`` image resamples.
     """
     server, reason, own = None, "disabled (meteor=False)", False
+    table = _task_table(tasks)
+    wants_meteor = any(t in table and has_kind(table[t], METEOR_KINDS) for t in {p["task"] for p in predictions})
     if isinstance(meteor, nlg.Meteor):
         server, reason = meteor, ""
-    elif meteor and any(p["task"] == "report" for p in predictions):
+    elif meteor and wants_meteor:
         server, reason = nlg.start_meteor()
         own = server is not None
     try:

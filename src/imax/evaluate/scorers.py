@@ -1,12 +1,15 @@
-"""Per-task scorers: answer payloads → arrays → the pure metric functions of :mod:`.metrics`.
+"""Scorer kinds: answer payloads → arrays → the pure metric functions of :mod:`.metrics`.
 
-Each scorer takes (queries, parsed answers or None, canonical references, context) and returns
+A task names its kind in its spec (``TaskSpec.scorer``: what is compared — a measurement, free text, a
+grade, a label set, a box, a region name, an answer set, or any canonical answer exactly), so nothing
+here names a task; :func:`scorer_for` resolves a spec to its function. Each scorer takes (queries, parsed answers or None, canonical references, context) and returns
 ``(metrics, primary_at, details)``; ``primary_at(rows)`` recomputes the task's primary metric on row
 indices with repeats (a bootstrap resample) from per-sample arrays, without re-running NLG scorers.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +34,7 @@ from imax.evaluate.metrics.report import ce_label_matrix, metric_labelers, repor
 from imax.evaluate.metrics.vqa import exact_matches
 from imax.evaluate.plugins import PLUGIN_METRICS, ReportScorer
 from imax.schema.box import Box
+from imax.schema.errors import ImaxError
 from imax.schema.records import CHEXPERT14, CXRLT26
 
 LABEL_SPACES: dict[str, tuple[str, ...]] = {"chexpert14": CHEXPERT14, "cxrlt26": CXRLT26}
@@ -190,13 +194,49 @@ def _vqa(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreCo
     return m, (lambda idx: float(hit[idx].mean()) if idx.size else float("nan")), {}
 
 
+def _exact(q: list[dict], parsed: list[dict | None], ref: list[dict], ctx: ScoreContext) -> tuple:
+    """Any task whose canonical answer is right or wrong as a whole (a category, a yes/no): accuracy, and
+    the macro F1 over the distinct reference answers (one-vs-rest; an unparsed answer is wrong)."""
+    key = [json.dumps(r, sort_keys=True) for r in ref]
+    got = [None if p is None else json.dumps(p, sort_keys=True) for p in parsed]
+    hit = np.array([g == k for g, k in zip(got, key, strict=True)], dtype=bool)
+    classes = sorted(set(key))
+    P = label_matrix([None if g is None else {g} for g in got], classes)
+    T = label_matrix([{k} for k in key], classes)
+    _, macro, _ = f1_from_counts(*f1_counts(P, T))
+    m = {"accuracy": float(hit.mean()) if hit.size else float("nan"), "macro_f1": macro}
+    return m, (lambda idx: float(hit[idx].mean()) if idx.size else float("nan")), {}
+
+
 SCORERS: dict[str, Callable[..., tuple]] = {
-    "calculation": _calculation,
-    "report": _report,
-    "multiclass": _multiclass,
-    "multilabel": _multilabel,
-    "rec": _rec,
-    "reg": _reg,
-    "vqa": _vqa,
+    "measurement": _calculation,
+    "free_text": _report,
+    "grade": _multiclass,
+    "label_set": _multilabel,
+    "box": _rec,
+    "region_name": _reg,
+    "answer_set": _vqa,
+    "exact": _exact,
 }
-"""Literal registry: task → scorer(queries, parsed, canonical references, context)."""
+"""Scorer kind → scorer(queries, parsed, canonical references, context); a task names its kind."""
+
+METEOR_KINDS: frozenset[str] = frozenset({"free_text"})
+"""Kinds whose scorer reports METEOR (so the evaluation starts the METEOR server for them)."""
+LABEL_RANKING_KINDS: frozenset[str] = frozenset({"label_set"})
+"""Kinds whose queries carry a ``label_space`` of :data:`LABEL_SPACES` and answers ``labels``: ranked by
+per-label likelihoods with ``--label-scores`` (:func:`imax.evaluate.run.evaluate_model`)."""
+
+
+def scorer_for(spec: Any) -> Callable[..., tuple]:
+    """The scorer of a task spec: its own callable, or the function of the kind it names."""
+    kind = spec.scorer
+    if callable(kind):
+        return kind
+    if kind not in SCORERS:
+        raise ImaxError(f"task {spec.name!r}: scorer kind {kind!r} is not one of {sorted(SCORERS)}")
+    return SCORERS[kind]
+
+
+def has_kind(spec: Any, kinds: frozenset[str]) -> bool:
+    """Whether ``spec`` names one of ``kinds`` as its scorer (a callable scorer names none)."""
+    return isinstance(spec.scorer, str) and spec.scorer in kinds

@@ -21,7 +21,6 @@ from imax.evaluate.generate import encode_images, generate_predictions
 from imax.model.vision_cache import VisionFeatureCache
 from imax.tasks import TASKS
 from imax.tasks.base import TaskSpec
-from imax.tasks.rec import payload_box
 from imax.train.loop import answer_losses, per_row_sums
 
 
@@ -100,32 +99,32 @@ def pseudo_label(
     return labelled
 
 
-def derive_reg(rec_rows: Sequence[Mapping[str, Any]], seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict]:
-    """reg entries from pseudo rec boxes: the predicted box becomes the query, the phrase the answer.
+def derive(rows: Sequence[Mapping[str, Any]], seed: int, tasks: Mapping[str, TaskSpec] = TASKS) -> list[dict]:
+    """Entries of the ``derived`` tasks (``TaskSpec.derived_from``) made from the kept pseudo rows of their
+    source task: reg from rec, the predicted box becoming the query and the phrase the answer.
 
-    The rec confidence carries over: the pair is as trustworthy as the box it came from.
+    The source row's confidence carries over: the pair is as trustworthy as the answer it came from.
     """
     out = []
-    for i, r in enumerate(rec_rows):
-        box = payload_box(r["parsed"])
-        size = json.loads(r["query"]).get("size")
-        if size:  # rec parses onto the query canvas; express the reg query on the real image size
-            box = box.rescaled(int(size[0]), int(size[1]))
-        query = {"box": [box.x1, box.y1, box.x2, box.y2], "size": [box.width, box.height]}
-        phrase = json.loads(r["query"])["phrase"]
-        answer = {"phrase": phrase}
-        spec = tasks["reg"]
-        out.append(dict(
-            r,
-            id=r["id"].replace(":rec:", ":reg:"),
-            task="reg",
-            query=json.dumps(query, sort_keys=True),
-            answer=json.dumps(answer, sort_keys=True),
-            instruction=spec.render_instruction(query, (seed * 7919 + i) % len(spec.instructions)),
-            response=spec.format_answer(query, answer),
-            output=spec.format_answer(query, answer),
-            parsed=answer,
-        ))
+    for name, spec in tasks.items():
+        rule = spec.derived_from
+        if spec.pseudo != "derived" or rule is None:
+            continue
+        source = [r for r in rows if r["task"] == rule.source]
+        for i, r in enumerate(source):
+            query, answer = rule.make(json.loads(r["query"]), r["parsed"])
+            text = spec.format_answer(query, answer)
+            out.append(dict(
+                r,
+                id=r["id"].replace(f":{rule.source}:", f":{name}:"),
+                task=name,
+                query=json.dumps(query, sort_keys=True),
+                answer=json.dumps(answer, sort_keys=True),
+                instruction=spec.render_instruction(query, (seed * 7919 + i) % len(spec.instructions)),
+                response=text,
+                output=text,
+                parsed=answer,
+            ))
     return out
 
 

@@ -2,8 +2,8 @@
 
 Truth is any ANNOTATIONS table holding labels the DMAX build did not use (the full canonical store read
 from the same sources, or the phantom's sources). A pseudo row is matched on (dicom_id, task, query);
-queries are compared without the image size (rec) so a phrase matches however the source sized it.
-reg rows are derived from rec boxes, so their quality is the rec quality and they are not matched here.
+queries are compared by the task's ``query_key`` (without the image size, so a rec phrase matches however
+the source sized it). Derived tasks (reg, from rec boxes) have their source's quality.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from typing import Any
 import polars as pl
 
 from imax.evaluate import score_predictions
+from imax.tasks import TASKS
 
 
 def query_key(task: str, query: str | Mapping[str, Any]) -> str:
-    """Canonical JSON of a query for matching (image size dropped)."""
+    """Canonical JSON of a query for matching: the task's ``TaskSpec.query_key`` (the image size never
+    identifies a question; vqa: only its normalised text does)."""
     payload = dict(json.loads(query) if isinstance(query, str) else query)
-    payload.pop("size", None)
-    if task == "vqa":  # only the question identifies a VQA query; types are descriptive
-        payload = {"question": " ".join(str(payload.get("question", "")).split()).lower()}
+    spec = TASKS.get(task)
+    payload = spec.query_key(payload) if spec is not None else {k: v for k, v in payload.items() if k != "size"}
     return json.dumps(payload, sort_keys=True)
 
 

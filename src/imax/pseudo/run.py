@@ -23,7 +23,7 @@ from imax.data import ModelInterface, PromptCollator, TrainCollator, read_data_r
 from imax.evaluate.run import load_for_eval
 from imax.model import checkpoint_kind, load_processor, num_image_tokens
 from imax.pseudo.dataset import write_pseudo_dataset
-from imax.pseudo.label import confidence_thresholds, derive_reg, keep_confident, pseudo_label, query_entries
+from imax.pseudo.label import confidence_thresholds, derive, keep_confident, pseudo_label, query_entries
 from imax.pseudo.quality import pseudo_quality
 from imax.pseudo.queries import missing_queries, pool_queries
 from imax.schema.config.pseudo import PseudoConfig
@@ -81,7 +81,7 @@ def label_missing(cfg: PseudoConfig, stage1: Path, truth: pl.DataFrame | None) -
                              vision_cache_gb=cfg.train.vision_cache_gb)
     thresholds = confidence_thresholds(generated, cfg.min_confidence, cfg.keep_fraction)
     kept = keep_confident(generated, thresholds)
-    kept += derive_reg([r for r in kept if r["task"] == "rec"], cfg.seed)
+    kept += derive(kept, cfg.seed)
     quality = pseudo_quality(generated, kept, truth, thresholds) if truth is not None else {}
 
     out = Path(cfg.out)

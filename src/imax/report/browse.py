@@ -1,7 +1,8 @@
 """``write_browser``: a built dataset as one static page to page through, image by image.
 
 Each image-centric record shows the image (base64 thumbnail) with its boxes drawn — rec answers in
-green (amber when pseudo-labelled), reg query boxes dashed cyan — and every entry of every task
+green (amber when pseudo-labelled), query boxes (reg) dashed cyan; which payload is a box is the task
+table's word — and every entry of every task
 (instruction → response, provenance badge). Prev/next buttons, arrow keys and split/task filters are a
 few lines of inline JS; nothing is fetched. Missing image files get an explicit placeholder.
 """
@@ -19,9 +20,11 @@ import numpy as np
 import polars as pl
 
 from imax.report.assets import BROWSER_JS, CSS, QUERY_COLOUR, SELF_CHECK_JS, TRUTH_COLOUR
+from imax.report.gallery import box_caption
 from imax.report.images import Overlay, box_or_none, image_tag
 from imax.schema.errors import ImaxError, MissingPathError
 from imax.schema.records import SPLITS, TASK_NAMES
+from imax.tasks import TASKS
 
 PSEUDO_COLOUR = "#d97706"
 """Answer boxes that came from pseudo labelling (not from a real annotation)."""
@@ -75,16 +78,19 @@ def _choose(dicom_ids: list[str], split_of: Mapping[str, str], max_images: int, 
 def _overlays(rows: list[dict[str, Any]]) -> list[Overlay]:
     out: list[Overlay] = []
     for r in rows:
+        spec = TASKS.get(str(r.get("task")))
+        if spec is None:
+            continue
         query, answer = _json(r.get("query")), _json(r.get("answer"))
-        if r.get("task") == "rec":
+        if spec.answer_box:
             b = box_or_none(answer)
             if b is not None:
                 pseudo = r.get("provenance") == "pseudo"
-                out.append(Overlay(b, PSEUDO_COLOUR if pseudo else TRUTH_COLOUR, str(query.get("phrase", "rec"))))
-        elif r.get("task") == "reg":
+                out.append(Overlay(b, PSEUDO_COLOUR if pseudo else TRUTH_COLOUR, box_caption(spec, query, answer)))
+        elif spec.query_box:
             b = box_or_none(query)
             if b is not None:
-                out.append(Overlay(b, QUERY_COLOUR, f"reg: {answer.get('phrase', '?')}", dashed=True))
+                out.append(Overlay(b, QUERY_COLOUR, box_caption(spec, query, answer), dashed=True))
     return out
 
 
@@ -161,7 +167,7 @@ def write_browser(data_dir: Path, out: Path | None = None, max_images: int = 200
                + (f" · mode {mode}" if mode else "") + f" · images from {root}")
     legend = (f'<div class="legend"><span><span class="swatch" style="background:{TRUTH_COLOUR}"></span>rec answer'
               f'</span><span><span class="swatch" style="background:{PSEUDO_COLOUR}"></span>rec answer (pseudo)</span>'
-              f'<span><span class="swatch" style="background:{QUERY_COLOUR}"></span>reg query box (dashed)</span></div>')
+              f'<span><span class="swatch" style="background:{QUERY_COLOUR}"></span>query box (dashed)</span></div>')
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

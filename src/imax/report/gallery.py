@@ -1,8 +1,9 @@
 """The gallery: test images with the truth and every run's answer for each task.
 
-Boxes are drawn on the images (truth green, reg query boxes cyan and dashed, each run's predicted box
-in its colour); text answers sit in a table beside the image. A gallery entry may carry an optional
-``query`` payload; when a reg entry has none, its box is read back out of the instruction text.
+Boxes are drawn on the images (truth green, query boxes cyan and dashed, each run's predicted box in
+its colour); text answers sit in a table beside the image. Which payload of a task is a box is the task
+table's word (``TaskSpec.answer_box``: rec; ``query_box``: reg). A gallery entry may carry an optional
+``query`` payload; when a query-box entry has none, its box is read back out of the instruction text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from imax.report import numbers as nb
 from imax.report.assets import QUERY_COLOUR, TRUTH_COLOUR, run_colour, run_label
 from imax.report.images import Overlay, box_or_none, image_tag, load_image
 from imax.schema.box import Box, boxes_in_text
+from imax.tasks import TASKS, TaskSpec
 
 MAIN_SIDE = 420
 """Longest side of the gallery's main image in pixels (shown at 300 CSS px: sharp on HiDPI too)."""
@@ -24,7 +26,8 @@ THUMB_SIDE = 200
 
 
 def query_box(entry: Mapping[str, Any], size: tuple[int, int] | None) -> Box | None:
-    """The box a reg entry asks about: its ``query`` payload, else the first box in the instruction."""
+    """The box a query-box entry (reg) asks about: its ``query`` payload, else the first box in the
+    instruction."""
     b = box_or_none(entry.get("query"))
     if b is not None or size is None:
         return b
@@ -32,20 +35,36 @@ def query_box(entry: Mapping[str, Any], size: tuple[int, int] | None) -> Box | N
     return found[0] if found else None
 
 
+def box_caption(spec: TaskSpec | None, query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
+    """Label of an entry's box: an answer box is named by the query's fields (rec: the phrase), a
+    query box by the answer text (reg: the phrase); the task name when the payload cannot say."""
+    if spec is None:
+        return "?"
+    try:
+        if spec.answer_box:
+            return " ".join(str(v) for v in spec.instruction_fields(query).values()) or spec.name
+        if spec.query_box:
+            return f"{spec.name}: {spec.format_answer(query, answer)}"
+    except (KeyError, TypeError, ValueError):  # a malformed payload: still draw the box, plainly labelled
+        pass
+    return spec.name
+
+
 def entry_overlays(entry: Mapping[str, Any], runs: Sequence[str], size: tuple[int, int] | None) -> list[Overlay]:
-    """Boxes of one entry: truth (rec answer), question (reg query), each run's parsed rec box."""
+    """Boxes of one entry: truth (a box answer), the question (a query box, dashed), each run's parsed box."""
     out: list[Overlay] = []
-    task = entry.get("task")
-    if task == "reg":
+    task = str(entry.get("task"))
+    spec = TASKS.get(task)
+    if spec is not None and spec.query_box:
         q = query_box(entry, size)
         if q is not None:
-            out.append(Overlay(q, QUERY_COLOUR, "reg query", dashed=True))
+            out.append(Overlay(q, QUERY_COLOUR, f"{task} query", dashed=True))
     truth = box_or_none(entry.get("reference_answer"))
     if truth is not None:
         out.append(Overlay(truth, TRUTH_COLOUR, "truth"))
     preds = entry.get("predictions") if isinstance(entry.get("predictions"), Mapping) else {}
     for i, r in enumerate(runs):
-        b = box_or_none(nb.get(preds, r, "parsed")) if task == "rec" else None
+        b = box_or_none(nb.get(preds, r, "parsed")) if spec is not None and spec.answer_box else None
         if b is not None:
             out.append(Overlay(b, run_colour(r, i), run_label(r)))
     return out
@@ -73,7 +92,7 @@ def _pred_cell(pred: Any, task: str) -> str:
 
 
 def legend(runs: Sequence[str]) -> str:
-    items = [(TRUTH_COLOUR, "truth"), (QUERY_COLOUR, "reg query box (dashed)")]
+    items = [(TRUTH_COLOUR, "truth"), (QUERY_COLOUR, "query box (dashed)")]
     items += [(run_colour(r, i), run_label(r)) for i, r in enumerate(runs)]
     return '<div class="legend">' + "".join(
         f'<span><span class="swatch" style="background:{c}"></span>{html.escape(t)}</span>' for c, t in items
@@ -96,8 +115,9 @@ def gallery_item(item: Mapping[str, Any], runs: Sequence[str], base_dir: Path | 
     for e in entries:
         for ov in entry_overlays(e, [], size):
             label = ov.label
-            if e.get("task") == "rec":
-                label = str(nb.get(e, "query", "phrase") or "truth")
+            spec = TASKS.get(str(e.get("task")))
+            if spec is not None and spec.answer_box and isinstance(e.get("query"), Mapping):
+                label = box_caption(spec, e["query"], {})
             truth_overlays.append(Overlay(ov.box, ov.colour, label, ov.dashed))
     did = str(item.get("dicom_id", "?"))
     image, _ = load_image(path)

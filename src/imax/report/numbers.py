@@ -18,10 +18,6 @@ from imax.report.assets import RUN_ORDER, run_label
 from imax.schema.records import TASK_NAMES
 from imax.tasks import TASKS
 
-LOWER_IS_BETTER_FALLBACK = frozenset({"mae", "rmse"})
-"""Orientation used only when ``primary_metrics`` lacks a task (older or partial results)."""
-
-
 def num(value: Any) -> float | None:
     """``value`` as a finite float, else ``None`` (bools, strings, NaN and missing all give ``None``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -78,8 +74,9 @@ def primary(results: Mapping[str, Any], task: str) -> tuple[str, bool]:
     spec = get(results, "primary_metrics", task)
     if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
         return spec["name"], bool(spec.get("higher_is_better", True))
-    name = TASKS[task].primary_metric if task in TASKS else "?"  # type: ignore[index]
-    return name, name not in LOWER_IS_BETTER_FALLBACK
+    if task in TASKS:  # the task table knows the direction (calculation's MAE: lower)
+        return TASKS[task].primary_metric, TASKS[task].primary_higher_is_better
+    return "?", True
 
 
 def score(results: Mapping[str, Any], run: str, task: str, metric: str | None = None) -> float | None:

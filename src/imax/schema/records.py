@@ -16,7 +16,7 @@ Two tables describe the image-centric store (both are polars DataFrames in memor
 ``ANNOTATIONS`` — one row per (image, task, query) annotation::
 
     dicom_id  str   joins IMAGES
-    task      str   one of TASK_NAMES
+    task      str   a task of the task table (imax.tasks.TASKS; the built-in ones are TASK_NAMES)
     source    str   adapter name that produced it (a key of ``imax.sources.SOURCES``)
     query     str   JSON object: what is asked (see QUERY/ANSWER conventions below)
     answer    str   JSON object: the ground truth
@@ -40,7 +40,10 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-TaskName = Literal["calculation", "report", "multiclass", "multilabel", "rec", "reg", "vqa"]
+TaskName = str
+"""A task's name: a key of the task table ``imax.tasks.TASKS`` (the seven of :data:`TASK_NAMES`, plus any
+task registered with ``imax.tasks.register``): a ``str`` checked against that table where it is read
+(``make_entries``, ``score_tasks``), not a closed ``Literal``, so a new task needs no edit here."""
 TASK_NAMES: Final[tuple[TaskName, ...]] = (
     "calculation",
     "report",

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from imax.schema.records import TaskName
 from imax.tasks.baselines import Pair, Predictor
 
 Payload = dict[str, Any]
 """A query or answer payload (a JSON object; keys per task, see :mod:`imax.schema.records`)."""
+
+PseudoRule = Literal["ask", "ask_most_frequent", "derived", "never"]
+"""How pseudo-labelling (:mod:`imax.pseudo`) fills the task on a train image that lacks it: ``ask`` every
+distinct query of the train pool; ``ask_most_frequent`` only the pool's most frequent queries (the
+config's ``vqa_questions`` of them); ``derived`` built from another task's kept pseudo answers
+(:attr:`TaskSpec.derived_from`); ``never`` not at all."""
+
+
+def _drop_size(query: Mapping[str, Any]) -> Payload:
+    """A query payload without its image size (the default :attr:`TaskSpec.query_key`)."""
+    return {k: v for k, v in query.items() if k != "size"}
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a task's entries are made from another task's answers (reg from pseudo rec boxes)."""
+
+    source: str
+    """The task whose (query, parsed answer) rows the entries are made from."""
+    make: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Payload, Payload]]
+    """(source query, source answer) → (this task's query, answer)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,35 @@ class TaskSpec:
     decision_thresholds: Mapping[str, float] = field(default_factory=dict)
     """Query ``measure`` → the value above which the answer is a positive finding, scored as a binary
     decision too (calculation: CTR > 0.5 is cardiomegaly, ``cardiomegaly_accuracy`` / ``_f1``)."""
+    scorer: str | Callable[..., tuple] = "exact"
+    """How :mod:`imax.evaluate` scores the task: the name of a scorer kind it owns
+    (``imax.evaluate.scorers.SCORERS``: ``measurement``, ``free_text``, ``grade``, ``label_set``, ``box``,
+    ``region_name``, ``answer_set``, ``exact``), or a callable with the same signature —
+    ``(queries, parsed answers or None, canonical references, context) -> (metrics, primary_at,
+    details)`` — for a task whose scoring needs nothing from evaluate. The kind names what is compared,
+    never a task, so evaluation does not branch on task names."""
+    views: frozenset[str] | None = None
+    """Image views (``IMAGES.view``) the task's source can annotate (calculation: PA; rec, reg: the
+    frontal views); ``None``: any view. Pseudo-labelling asks the task only on these views."""
+    pseudo: PseudoRule = "ask"
+    """How pseudo-labelling queries the task (:data:`PseudoRule`)."""
+    derived_from: Derivation | None = None
+    """For ``pseudo == "derived"``: the task and the rule its entries are made from."""
+    sized_query: bool = False
+    """The query payload carries the image ``size`` (rec: the canvas its parsed box is expressed on), so a
+    pseudo query gets the image's (width, height)."""
+    query_key: Callable[[Mapping[str, Any]], Payload] = _drop_size
+    """Query payload → what identifies the question when matching a pseudo answer to held-out truth (the
+    image size never does; vqa: only the normalised question text, its types are descriptive)."""
+    query_box: bool = False
+    """The query payload is a box (``{"box", "size"}``: reg): the builder renders it vectorised, the
+    gallery and the record browser draw it dashed as the question."""
+    answer_box: bool = False
+    """The answer payload is a box (rec): rendered vectorised, drawn as truth and as each run's answer."""
+    annotations_from_images: Callable[[Any], Any] | None = None
+    """For a task whose truth is a column of the IMAGES table rather than a source file (none of the
+    seven): IMAGES (polars DataFrame) → ANNOTATIONS rows (``dicom_id, task, source, query, answer,
+    meta``, JSON payloads). The builder adds them to the sources' annotations before the store."""
 
     def render_instruction(self, query: Mapping[str, Any], k: int = 0) -> str:
         """``"<token> <paraphrase k>"`` with the query's fields filled in (k wraps around the pool)."""
@@ -78,3 +128,11 @@ class TaskSpec:
             "trivial_baseline": self.trivial_rule,
             "description": self.description,
         }
+
+    def box_of(self, query: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+        """``("query" | "answer", payload)`` of the box an entry of this task carries, or None."""
+        if self.answer_box:
+            return "answer", answer
+        if self.query_box:
+            return "query", query
+        return None

@@ -87,4 +87,6 @@ SPEC = TaskSpec(
     description="CTR = heart box width / lung-union box width; CPAR = heart area / lung area.",
     primary_higher_is_better=False,
     decision_thresholds={"ctr": 0.5},
+    scorer="measurement",
+    views=frozenset({"PA"}),  # the cardiomegaly source (CTR/CPAR) measures PA films only
 )

@@ -62,4 +62,5 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="majority train edema grade",
     description="Edema severity grades of the MIMIC-CXR pulmonary edema severity dataset.",
+    scorer="grade",
 )

@@ -95,4 +95,5 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="most frequent train finding set per label space",
     description="Findings from CheXpert-labeler (14) or CXR-LT 2023 (26) labels.",
+    scorer="label_set",
 )

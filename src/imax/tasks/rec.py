@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imax.schema.box import GRID, Box, box_to_text, boxes_in_text
+from imax.schema.records import FRONTAL_VIEWS
 from imax.tasks.base import Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
 from imax.tasks.text import normalise_phrase, required
@@ -96,4 +97,8 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="mean train box of the queried region",
     description="Boxes of heart, left lung, right lung and both lungs (CheXmask).",
+    scorer="box",
+    views=FRONTAL_VIEWS,  # CheXmask segments frontal films only
+    sized_query=True,
+    answer_box=True,
 )

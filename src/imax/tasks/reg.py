@@ -12,7 +12,8 @@ from typing import Any
 
 from imax.schema.box import Box, box_to_text
 from imax.schema.errors import ImaxError
-from imax.tasks.base import Payload, TaskSpec
+from imax.schema.records import FRONTAL_VIEWS
+from imax.tasks.base import Derivation, Payload, TaskSpec
 from imax.tasks.baselines import Pair, Predictor, box_on, mean_boxes, normalised_box
 from imax.tasks.rec import box_payload, payload_box
 from imax.tasks.text import normalise_phrase, required
@@ -45,6 +46,16 @@ def _parse(text: str, query: Mapping[str, Any]) -> Payload | None:
 
 def _canonical(query: Mapping[str, Any], answer: Mapping[str, Any]) -> Payload:
     return {"phrase": normalise_phrase(answer["phrase"])}
+
+
+def _from_rec(query: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[Payload, Payload]:
+    """(rec query, rec answer box) → (reg query, reg answer): the box becomes the question, the phrase the
+    answer. rec parses onto the query canvas; the reg query is expressed on the real image size."""
+    box = payload_box(answer)
+    size = query.get("size")
+    if size:
+        box = box.rescaled(int(size[0]), int(size[1]))
+    return box_payload(box), {"phrase": query["phrase"]}
 
 
 def _trivial(pairs: Sequence[Pair]) -> Predictor:
@@ -89,4 +100,9 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="region whose mean train box best overlaps the query box",
     description="Region names for CheXmask boxes (heart, left lung, right lung, both lungs).",
+    scorer="region_name",
+    views=FRONTAL_VIEWS,
+    pseudo="derived",
+    derived_from=Derivation("rec", _from_rec),
+    query_box=True,
 )

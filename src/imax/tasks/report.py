@@ -53,4 +53,5 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="most frequent train report",
     description="Findings text of the MIMIC-CXR report (impression fallback).",
+    scorer="free_text",
 )

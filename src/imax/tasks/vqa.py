@@ -25,6 +25,11 @@ def _query(text: str | None, image_size: tuple[int, int]) -> Payload:
     return {"question": required("vqa", text, "the question"), "content_type": "", "semantic_type": ""}
 
 
+def _question_key(query: Mapping[str, Any]) -> Payload:
+    # Only the question identifies a VQA query; its content/semantic types are descriptive.
+    return {"question": " ".join(str(query.get("question", "")).split()).lower()}
+
+
 def _format(query: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
     answers = _answers(list(answer["answers"]))
     return ", ".join(answers) if answers else EMPTY
@@ -88,4 +93,7 @@ SPEC = TaskSpec(
     trivial_baseline=_trivial,
     trivial_rule="majority train answer per question (then per content/semantic type)",
     description="Template questions on anatomy, attributes, presence, abnormality, plane, gender, size.",
+    scorer="answer_set",
+    pseudo="ask_most_frequent",
+    query_key=_question_key,
 )

@@ -53,10 +53,10 @@ def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: A
         return local, info
     target = cfg.out / "base"
     if accelerator.is_main_process and not target.is_dir():
-        from imax.tasks import TASK_TOKENS
+        from imax.tasks import task_tokens
 
         corpus = [e["instruction"] for e in entries] + [e["response"] for e in entries]
-        tokenizer = train_tokenizer(corpus, list(TASK_TOKENS), cfg.model.vocab_size)
+        tokenizer = train_tokenizer(corpus, list(task_tokens()), cfg.model.vocab_size)
         model = build_model(cfg.model, tokenizer)
         tmp = cfg.out / ".tmp-base"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from imax.model import save_base
 from imax.schema.config import save_yaml
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError
-from imax.schema.records import TASK_NAMES
+from imax.tasks import task_names
 from imax.train import checkpoint as ckpt
 
 ARTIFACTS = ("config.yaml", "tasks.json", "data_manifest.json", "base.json", "interface.json")
@@ -40,7 +40,8 @@ class IntervalStats:
     samples: torch.Tensor
     """() samples, for samples/s."""
     task_loss: torch.Tensor
-    """(n_tasks,) per task (``TASK_NAMES`` order): the sum of its samples' mean answer-token losses."""
+    """(n_tasks,) per task (task-table order, ``imax.tasks.task_names()``): the sum of its samples'
+    mean answer-token losses."""
     task_samples: torch.Tensor
     """(n_tasks,) per task: samples with at least one answer token."""
 
@@ -50,7 +51,7 @@ class IntervalStats:
         def z(*shape: int) -> torch.Tensor:
             return torch.zeros(shape, device=device, dtype=torch.float64)
 
-        n = len(TASK_NAMES)
+        n = len(task_names())
         return cls(z(), z(), z(), z(), z(n), z(n))
 
     def add(self, per_sample: torch.Tensor, counts: torch.Tensor, attention_mask: torch.Tensor,
@@ -61,14 +62,15 @@ class IntervalStats:
         self.answer_tokens += counts.sum()
         self.tokens += attention_mask.sum().double()
         self.samples += float(len(per_sample))
-        idx = torch.tensor([TASK_NAMES.index(t) for t in tasks], device=per_sample.device)
+        order = {name: j for j, name in enumerate(task_names())}
+        idx = torch.tensor([order[t] for t in tasks], device=per_sample.device)
         has = counts > 0
         self.task_loss.index_add_(0, idx[has], per_sample[has] / counts[has])
         self.task_samples.index_add_(0, idx[has], torch.ones_like(per_sample[has]))
 
     def reduced(self, accelerator: Accelerator) -> IntervalStats:
         """The counters summed over all ranks (a collective: every rank calls it)."""
-        n = len(TASK_NAMES)
+        n = len(task_names())
         flat = torch.cat([torch.stack([self.loss_sum, self.answer_tokens, self.tokens, self.samples]),
                           self.task_loss, self.task_samples])
         g = accelerator.reduce(flat, "sum")

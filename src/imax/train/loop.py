@@ -70,7 +70,7 @@ from imax.model import (
 from imax.model.vision_cache import build_vision_cache
 from imax.schema.config.train import TrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
-from imax.schema.records import TASK_NAMES
+from imax.tasks import task_names
 from imax.train import checkpoint as ckpt
 from imax.train.assemble import (
     build_optimizer,
@@ -292,7 +292,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             dt = max(now - t_last, 1e-9)
             last_loss = float(g.loss_sum / g.answer_tokens.clamp(min=1))
             losses.append(last_loss)
-            per_task = {name: float(g.task_loss[j] / g.task_samples[j]) for j, name in enumerate(TASK_NAMES)
+            per_task = {name: float(g.task_loss[j] / g.task_samples[j]) for j, name in enumerate(task_names())
                         if g.task_samples[j] > 0}
             record = {"step": done, "epoch": done * cfg.batch_size * cfg.grad_accum / n, "loss": last_loss,
                       "task_loss": per_task, "lr": lr, "samples_per_s": float(g.samples) / dt,
