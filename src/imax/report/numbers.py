@@ -18,6 +18,7 @@ from imax.report.assets import RUN_ORDER, run_label
 from imax.schema.records import TASK_NAMES
 from imax.tasks import TASKS
 
+
 def num(value: Any) -> float | None:
     """``value`` as a finite float, else ``None`` (bools, strings, NaN and missing all give ``None``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
