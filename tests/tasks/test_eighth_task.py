@@ -145,11 +145,11 @@ def run(view_task: TaskSpec, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     from imax.train import train
 
     root = tmp_path_factory.mktemp("eighth")
-    generate(PhantomConfig(out=root / "src", patients=40, seed=0, image_size=64, workers=1))
+    generate(PhantomConfig(out=root / "src", patients=24, seed=0, image_size=64, workers=1))
     tables = read_sources(root / "src", SourcesConfig())
     built = build_dataset(tables, BuildConfig(sources=root / "src", out=root / "data", mode="imax",
                                               max_entries_per_task=None))
-    model = ModelConfig.tiny(text_max_position_embeddings=1024)
+    model = ModelConfig.tiny(text_max_position_embeddings=1024)  # phantom reports are long in a 300-token vocabulary
     trained = train(TrainConfig(data=root / "data", out=root / "run", model=model, max_steps=3, batch_size=4,
                                 grad_accum=1, lr=5e-3, warmup_ratio=0.0, save_every_steps=0,
                                 log_every_steps=1, progress=False, seed=0))
