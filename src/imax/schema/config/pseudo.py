@@ -35,7 +35,8 @@ class PseudoConfig:
     max_images: int | None = None
     """Pseudo-label at most this many DMAX train images (None: all)."""
     vqa_questions: int = 3
-    """Ask each image the N most frequent VQA questions of the DMAX train pool that it lacks."""
+    """Ask each image the N most frequent VQA questions of the DMAX train pool that it lacks (every task
+    whose pseudo rule is ``ask_most_frequent``; the others are asked every distinct pool query)."""
     batch_size: int = 32
     """Generation batch size."""
     seed: int = 0
