@@ -66,7 +66,7 @@ def test_pretrain_on_a_pool_is_cached_and_reports_every_stage(pool_phantom, tmp_
     for name in ("config.json", "model.safetensors", "tokenizer.json", "config.yaml", "pretrain_report.json"):
         assert (path / name).is_file(), name
     report = json.loads((path / "pretrain_report.json").read_text())
-    assert [s["name"] for s in report["stages"]] == ["vision", "language", "alignment"]
+    assert [s["name"] for s in report["stages"]] == ["vision", "language", "alignment", "captioning"]
     for stage in report["stages"]:
         assert stage["data"] and stage["format"] and stage["losses"], stage["name"]
         assert not _task_hits(stage["data"] + stage["format"])

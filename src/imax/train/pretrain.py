@@ -9,18 +9,21 @@ a LLaVA base is, in three stages, on a phantom pool whose patients are disjoint 
 1. **vision** — the CLIP tower alone, on dense targets from the pool's truth (:mod:`imax.train.vision`:
    anatomy segmentation, lesion maps, optionally image-level truth attributes);
 2. **language** — the language model alone, next-token prediction on the pool's free-text image
-   descriptions (:mod:`imax.phantom.captions`: a caption kind of its own, not a report), as plain text
-   ``<s> description </s>``; the tokenizer is trained on the same text (task tokens are *registered* as
-   special tokens so that fine-tuning can use them, but they never occur in any pretraining text);
+   descriptions (:mod:`imax.phantom.captions`: a caption kind of its own, not a report) and on general
+   English (:mod:`imax.train.general_text`: digits, punctuation, brackets, as any LLM has read them), as
+   plain text ``<s> text </s>``; the tokenizer is trained on the same text (task tokens are *registered*
+   as special tokens so that fine-tuning can use them, but they never occur in any pretraining text);
 3. **alignment** — LLaVA's first stage: tower and language model frozen, the projector learns to map
    image features into the language model's input space on (image, description) pairs, in the chat
-   layout of :mod:`imax.data` with an EMPTY instruction (the user turn holds only the image).
+   layout of :mod:`imax.data` with an EMPTY instruction (the user turn holds only the image);
+4. **captioning** — projector and language model together on the same pairs (tower frozen), so the base
+   conditions its text on the image, as a general chat MLLM does after its visual instruction stage.
 
-Every text of stages 2 and 3 passes :func:`audit_texts` (task tokens, every task instruction with its
+Every text of stages 2-4 passes :func:`audit_texts` (task tokens, every task instruction with its
 placeholders as wildcards, the tasks' answer formats, report section headers, questions) before any
 training; a hit raises. ``pretrain_report.json`` states each stage's data, formats and sizes, the audit,
-the losses (language: held-out perplexity before/after; alignment: held-out caption loss with the right
-image vs a shuffled one) and linear probes of the tower against its random initialisation
+the losses (language: held-out perplexity before/after; alignment and captioning: held-out caption loss with
+the right image vs a shuffled one) and linear probes of the tower against its random initialisation
 (:mod:`imax.train.probe`: findings AUROC, CTR/CPAR R², heart/lung box IoU on held-out pool patients).
 
 Stages 2 and 3 live in :mod:`imax.train.pretrain_stages`; this module holds the pool, the audit, the
@@ -33,6 +36,7 @@ and reused when present.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -50,7 +54,9 @@ from imax.schema.config import config_hash, save_yaml
 from imax.schema.config.phantom import STUDY_COVERAGE
 from imax.schema.config.train import PretrainConfig
 from imax.schema.errors import ImaxError, MissingPathError
-from imax.train.pretrain_stages import align_stage, language_stage
+from imax.train.general_text import SOURCE as GENERAL_TEXT_SOURCE
+from imax.train.general_text import general_text
+from imax.train.pretrain_stages import align_stage, caption_stage, language_stage, tower_features
 from imax.train.probe import probe_report
 from imax.train.vision import FINDINGS
 
@@ -58,11 +64,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # pool patients, phantom image side, passes of each stage over the pool's train images / texts;
     # max_steps caps every stage (smoke: a few steps to exercise the code path)
     "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
-              "max_steps": 2},
+              "caption_epochs": 1.0, "general_text_chars": 4_000, "max_steps": 2},
     "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
-              "max_steps": None},
+              "caption_epochs": 2.0, "general_text_chars": 120_000, "max_steps": None},
     "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
-             "max_steps": None},
+             "caption_epochs": 4.0, "general_text_chars": 400_000, "max_steps": None},
 }
 
 ANSWER_FORMATS: dict[str, str] = {
@@ -79,19 +85,28 @@ def cache_key(cfg: PretrainConfig) -> str:
     """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
     the preset's sizes and the pool's phantom coverage."""
     recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
-              "coverage": STUDY_COVERAGE, "version": 3}
+              "coverage": STUDY_COVERAGE, "version": 4}
     return config_hash(recipe)
 
 
 def instruction_patterns() -> dict[str, re.Pattern[str]]:
-    """Every instruction template of every task as a case-insensitive regex, placeholders as wildcards.
+    """Every instruction template of every registered task as a case-insensitive regex, placeholders as
+    wildcards.
 
     A template with no literal text (vqa's bare ``{question}``) matches anything and is skipped here: the
     question it stands for is caught by the "question" answer format instead."""
+    from imax.tasks import task_names
+
+    return _instruction_patterns(task_names())
+
+
+@functools.cache  # compiled once per task set: the audit screens every general-text passage on its own
+def _instruction_patterns(names: tuple[str, ...]) -> dict[str, re.Pattern[str]]:
     from imax.tasks import TASKS
 
     out: dict[str, re.Pattern[str]] = {}
-    for name, spec in TASKS.items():
+    for name in names:
+        spec = TASKS[name]
         for k, template in enumerate(spec.instructions):
             parts = re.split(r"\{[a-z_]+\}", template)
             if not "".join(parts).strip():
@@ -106,7 +121,7 @@ def audit_texts(texts: list[str]) -> dict[str, Any]:
 
     Returns ``{"texts": N, "task_tokens": n, "task_instructions": n, "answer_formats": n,
     "violations": [{"text": i, "kind": ..., "what": ...}, ...] (the first 20)}``."""
-    from imax.tasks import TASK_TOKENS
+    from imax.tasks import task_tokens
 
     patterns = instruction_patterns()
     formats = {k: re.compile(v) for k, v in ANSWER_FORMATS.items()}
@@ -118,7 +133,7 @@ def audit_texts(texts: list[str]) -> dict[str, Any]:
         if len(violations) < 20:
             violations.append({"text": i, "kind": kind, "what": what})
 
-    lowered_tokens = [t.lower() for t in TASK_TOKENS]
+    lowered_tokens = [t.lower() for t in task_tokens()]  # registered tasks included
     for i, text in enumerate(texts):
         low = text.lower()
         for tok in lowered_tokens:
@@ -167,6 +182,12 @@ def make_pool(cfg: PretrainConfig, root: Path) -> Path:
     generate(PhantomConfig(out=root, patients=patients, seed=cfg.phantom_seed, image_size=preset["image_size"],
                            workers=2 if patients >= 100 else 1, id_block="pretrain", **STUDY_COVERAGE))
     return root
+
+
+def _is_clean(text: str) -> bool:
+    """True when ``text`` holds no task token, task instruction or task answer format."""
+    a = audit_texts([text])
+    return not (a["task_tokens"] or a["task_instructions"] or a["answer_formats"])
 
 
 def _texts_of(pool: Path, dicom_ids: list[str]) -> list[str]:
@@ -257,7 +278,7 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
     """Pretrain the base and write it (``save_base`` layout, config.yaml, pretrain_report.json) into ``tmp``."""
     key = cache_key(cfg)
     from imax.model import build_model, save_base, train_tokenizer
-    from imax.tasks import TASK_TOKENS
+    from imax.tasks import task_tokens
     from imax.train.vision import pretrain_vision, vision_targets
 
     preset = PRESETS[cfg.preset]
@@ -273,13 +294,16 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
 
     data = stage_data(pool, cfg.heldout_fraction, cfg.seed)
     held = data["held"]
-    audit = audit_texts(data["train_texts"] + data["held_texts"])
+    chars = cfg.general_text_chars if cfg.general_text_chars is not None else preset["general_text_chars"]
+    general = general_text(chars, _is_clean)
+    audit = audit_texts(data["train_texts"] + data["held_texts"] + general)
     if audit["task_tokens"] or audit["task_instructions"] or audit["answer_formats"]:
         raise ImaxError(f"pretraining texts of {pool} contain task data: {audit['violations'][:3]}")
 
-    # The tokenizer learns the language of the descriptions; the task tokens are registered (single ids
-    # for fine-tuning) but occur in no pretraining text, so their embeddings stay at their random init.
-    tokenizer = train_tokenizer(data["train_texts"], list(TASK_TOKENS), cfg.model.vocab_size)
+    # The tokenizer learns the language of the descriptions and the general text; the task tokens are
+    # registered (single ids for fine-tuning) but occur in no pretraining text, so their embeddings stay at
+    # their random init.
+    tokenizer = train_tokenizer(data["train_texts"] + general, list(task_tokens()), cfg.model.vocab_size)
     model = build_model(cfg.model, tokenizer)
     initial_dir = save_base(model, tokenizer, work / "initial")
 
@@ -302,14 +326,21 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
 
     say(f"pretrain: language ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
-    language = language_stage(model, tokenizer, data["train_texts"], data["held_texts"], cfg,
+    language = language_stage(model, tokenizer, data["train_texts"] + general, data["held_texts"], cfg,
                               cfg.lm_epochs if cfg.lm_epochs is not None else preset["lm_epochs"], cap)
     seconds["language"] = time.perf_counter() - t
     say(f"pretrain: alignment ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
-    align = align_stage(model, tokenizer, train_t.pixels, data["train_texts"], held_t.pixels, data["held_texts"], cfg,
-                        cfg.align_epochs if cfg.align_epochs is not None else preset["align_epochs"], cap)
+    feats, held_feats = tower_features(model, train_t.pixels), tower_features(model, held_t.pixels)
+    pairs = (tokenizer, feats, data["train_texts"], held_feats, data["held_texts"], cfg)
+    align = align_stage(model, *pairs, cfg.align_epochs if cfg.align_epochs is not None else preset["align_epochs"],
+                        cap)
     seconds["alignment"] = time.perf_counter() - t
+    say(f"pretrain: captioning ({time.perf_counter() - t0:.0f} s)")
+    t = time.perf_counter()
+    caption = caption_stage(model, *pairs, cfg.caption_epochs if cfg.caption_epochs is not None
+                            else preset["caption_epochs"], cap)
+    seconds["captioning"] = time.perf_counter() - t
     model.requires_grad_(True)
     from imax.model import freeze_unused
 
@@ -340,15 +371,20 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
                           if cfg.label_weight > 0 else "") + "; no text",
              "epochs": v_epochs, "losses": vision_losses},
             {"name": "language", "trains": "language model (embeddings, decoder, LM head)",
-             "data": f"{len(data['train_texts'])} free-text image descriptions of the pool (descriptions.csv)",
-             "format": "plain text '<s> description </s>', next-token loss on every token; no image, no chat turn",
+             "data": f"{len(data['train_texts'])} free-text image descriptions of the pool (descriptions.csv) and "
+                     f"{len(general)} general-language passages ({sum(map(len, general))} characters of "
+                     f"{GENERAL_TEXT_SOURCE}; passages matching the audit dropped)",
+             "format": "plain text '<s> text </s>', next-token loss on every token; no image, no chat turn",
              **language},
             {"name": "alignment", "trains": "projector only (tower and language model frozen)",
              "data": f"{n_train} (frontal pool image, description) pairs",
              "format": "chat layout of imax.data: user turn = the image alone (no instruction), assistant turn = "
                        "the description (only labelled tokens)", **align},
+            {"name": "captioning", "trains": "projector and language model (tower frozen)",
+             "data": f"the same {n_train} (frontal pool image, description) pairs",
+             "format": "as alignment", **caption},
         ],
-        "tokenizer": {"trained_on": "the language stage's descriptions", "vocab": len(tokenizer),
+        "tokenizer": {"trained_on": "the language stage's texts (descriptions and general text)", "vocab": len(tokenizer),
                       "task_tokens": "registered as special tokens, absent from every pretraining text"},
         "audit": audit, "seconds": {k: round(v, 1) for k, v in seconds.items()}, "probe": probe,
     }

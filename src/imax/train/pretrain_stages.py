@@ -1,6 +1,7 @@
-"""The tiny base's language and alignment pretraining stages (stage 2 and 3 of :mod:`imax.train.pretrain`):
-one shared seeded loop (AdamW, linear warm-up + cosine decay, clipping) over plain descriptions (language
-model) or (image, description) pairs in the model's chat template (projector alone)."""
+"""The tiny base's text stages (2-4 of :mod:`imax.train.pretrain`): one shared seeded loop (AdamW, linear
+warm-up + cosine decay, clipping) over plain text (language model), or over (image, description) pairs in
+the model's chat template (projector alone, then projector and language model), on frozen-tower features
+computed once."""
 
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def _mean_loss(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -
 def _run(model: torch.nn.Module, params: list[torch.nn.Parameter], make_batch: Any, n: int, cfg: PretrainConfig,
          epochs: float, lr: float, cap: int | None, seed: int) -> list[float]:
     """Shared loop of the language and alignment stages: seeded permutations, AdamW + cosine, clipping;
-    returns the mean loss of each tenth of the run."""
+    returns the mean loss of each tenth of the run ([] for ``epochs`` <= 0: the stage is skipped)."""
+    if epochs <= 0:
+        return []
     steps = _steps(epochs, n, cfg.batch_size, cap)
     opt, sched = _optimizer(params, lr, cfg.weight_decay, steps, cfg.warmup_ratio)
     gen = torch.Generator().manual_seed(seed)
@@ -107,7 +110,9 @@ def _only_trainable(model: torch.nn.Module, module: torch.nn.Module) -> list[tor
 
 def language_stage(model: torch.nn.Module, tokenizer: Any, train: list[str], held: list[str], cfg: PretrainConfig,
                    epochs: float, cap: int | None) -> dict[str, Any]:
-    """Stage 2: the language model (embeddings, decoder, head) on plain descriptions."""
+    """Stage 2: the language model (embeddings, decoder, head) on plain text: ``train`` holds the pool's
+    descriptions and the general-language passages (:mod:`imax.train.general_text`); ``held`` is held-out
+    descriptions (its perplexity before/after is reported)."""
     lm = torch.nn.ModuleList([model.model.language_model, model.lm_head])
     params = _only_trainable(model, lm)
     max_len = int(model.config.text_config.max_position_embeddings)
@@ -120,35 +125,100 @@ def language_stage(model: torch.nn.Module, tokenizer: Any, train: list[str], hel
             "heldout_perplexity_after": math.exp(after) if after is not None else None}
 
 
-def align_stage(model: torch.nn.Module, tokenizer: Any, pixels: torch.Tensor, train: list[str],
-                held_pixels: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float,
-                cap: int | None) -> dict[str, Any]:
-    """Stage 3: the projector alone on (image, description) pairs, tower and language model frozen.
+@torch.no_grad()
+def tower_features(model: torch.nn.Module, pixels: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """(N, n_image, D) frozen-tower features of ``pixels`` (N, C, S, S), computed once: the tower does not
+    train in the alignment and caption stages, so encoding each image every epoch would repeat work."""
+    from imax.model.compose import vision_features
 
-    Held-out check that the projector carries the image: caption loss with each image's own pixels vs
-    with the pixels of another held-out image (a fixed derangement)."""
+    model.eval()
+    return torch.cat([vision_features(model, pixels[i : i + batch]) for i in range(0, len(pixels), batch)])
+
+
+@torch.no_grad()
+def fit_projector_to_features(model: torch.nn.Module, features: torch.Tensor, text_norm: float) -> dict[str, float]:
+    """Data-dependent init of the projector before alignment (the architecture is LLaVA's, unchanged).
+
+    A tower trained from scratch emits last-layer features dominated by one large shared component: on the
+    quick base, token norms of ~40 that vary between images by well under 1 %. Projected as they are, every
+    image looks the same to the language model after its RMSNorm, and alignment cannot fix that in a few
+    hundred steps (measured: held-out caption loss 0.302 with the right image vs 0.305 with another's).
+    This folds a per-dimension standardisation of ``features`` (N, n_image, D) (mean and std over every
+    token of every image) into ``linear_1``, and scales ``linear_2`` so projected tokens start at the
+    language model's typical input-embedding norm ``text_norm``. Returns the statistics it used."""
+    proj = model.model.multi_modal_projector
+    flat = features.reshape(-1, features.shape[-1]).float()
+    mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
+    before = float(flat.norm(dim=-1).mean())
+    w = proj.linear_1.weight / std  # (H, D): x ↦ W (x − μ)/σ + b
+    proj.linear_1.bias -= w @ mean
+    proj.linear_1.weight.copy_(w)
+    out = proj(features[: min(64, len(features))].to(proj.linear_1.weight.dtype))
+    scale = text_norm / float(out.norm(dim=-1).mean().clamp_min(1e-6))
+    proj.linear_2.weight.mul_(scale)
+    proj.linear_2.bias.mul_(scale)
+    return {"feature_norm": before, "feature_std_mean": float(std.mean()), "output_scale": scale,
+            "text_embedding_norm": text_norm}
+
+
+def _pairs_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
+                 held_features: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float, lr: float,
+                 cap: int | None, seed: int, params: list[torch.nn.Parameter]) -> dict[str, Any]:
+    """Train ``params`` on (image, description) pairs in the model's chat template; report held-out caption
+    loss before/after and with each held-out image swapped for another's (a fixed derangement): the gap
+    between the last two is how much the model reads the image."""
     from imax.data import ModelInterface
     from imax.model import make_processor, num_image_tokens
+    from imax.model.compose import image_inputs
 
-    params = _only_trainable(model, model.model.multi_modal_projector)
     # the chat template and image-token count the base is saved with (save_base writes this processor)
     template = ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
     max_len = int(model.config.text_config.max_position_embeddings)
 
-    def batch(idx: list[int]) -> dict[str, torch.Tensor]:
-        return {**_caption_batch(template, [train[i] for i in idx], max_len), "pixel_values": pixels[idx]}
+    def batch(idx: list[int]) -> dict[str, Any]:
+        return {**_caption_batch(template, [train[i] for i in idx], max_len), **image_inputs(model, features[idx])}
 
     k = min(len(held), 256)
     shift = np.roll(np.arange(k), 1) if k > 1 else np.arange(k)
 
-    def held_batches(perm: np.ndarray) -> list[dict[str, torch.Tensor]]:
-        return [{**_caption_batch(template, held[i : i + 32], max_len),
-                 "pixel_values": held_pixels[perm[i : i + 32]]} for i in range(0, k, 32)]
+    def held_loss(perm: np.ndarray) -> float:
+        return _mean_loss(model, [{**_caption_batch(template, held[i : i + 32], max_len),
+                                   **image_inputs(model, held_features[perm[i : i + 32]])} for i in range(0, k, 32)])
 
-    before = _mean_loss(model, held_batches(np.arange(k))) if k else None
-    losses = _run(model, params, batch, len(train), cfg, epochs, cfg.align_lr, cap, cfg.seed + 2)
-    after = _mean_loss(model, held_batches(np.arange(k))) if k else None
-    shuffled = _mean_loss(model, held_batches(shift)) if k > 1 else None
+    before = held_loss(np.arange(k)) if k else None
+    losses = _run(model, params, batch, len(train), cfg, epochs, lr, cap, seed)
+    after = held_loss(np.arange(k)) if k else None
+    shuffled = held_loss(shift) if k > 1 else None
     model.requires_grad_(False)
     return {"losses": losses, "heldout_caption_loss_before": before, "heldout_caption_loss_after": after,
             "heldout_caption_loss_shuffled_images": shuffled}
+
+
+def align_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
+                held_features: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float,
+                cap: int | None) -> dict[str, Any]:
+    """Stage 3 (LLaVA's first stage): the projector alone on (image, description) pairs, tower and language
+    model frozen, from :func:`fit_projector_to_features`. ``features``: :func:`tower_features` of the
+    pairs' images."""
+    text_norm = float(model.get_input_embeddings().weight.detach().norm(dim=-1).mean())
+    init = fit_projector_to_features(model, features, text_norm)
+    params = _only_trainable(model, model.model.multi_modal_projector)
+    stage = _pairs_stage(model, tokenizer, features, train, held_features, held, cfg, epochs, cfg.align_lr, cap,
+                         cfg.seed + 2, params)
+    return {"projector_init": init, **stage}
+
+
+def caption_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
+                  held_features: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float,
+                  cap: int | None) -> dict[str, Any]:
+    """Stage 4 (LLaVA's second stage, with descriptions instead of instructions): projector and language
+    model together on the same (image, description) pairs, tower frozen.
+
+    A projector alone cannot teach a language model that never had an image in its context to read one
+    (measured on the quick base: held-out caption loss 0.488 with the right image, 0.490 with another's).
+    Training both makes the base condition its text on the image, the skill a general chat MLLM brings to
+    the study; the text is still only the descriptions, never a task."""
+    lm = torch.nn.ModuleList([model.model.multi_modal_projector, model.model.language_model, model.lm_head])
+    params = _only_trainable(model, lm)
+    return _pairs_stage(model, tokenizer, features, train, held_features, held, cfg, epochs, cfg.caption_lr, cap,
+                        cfg.seed + 3, params)

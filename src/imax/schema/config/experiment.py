@@ -22,6 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_preset": "smoke",
         "steps": 12,
         "batch_size": 8,
+        "lr": 2e-4,
         "test_fraction": 0.10,
         "eval_images": 12,
         "fisher_probe": 16,
@@ -40,6 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_preset": "quick",
         "steps": 300,
         "batch_size": 16,
+        "lr": 2e-4,
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -55,6 +57,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_preset": "full",
         "steps": None,  # epochs decide (3, as in the study)
         "batch_size": 16,
+        "lr": 2e-4,
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
@@ -89,6 +92,9 @@ class ExperimentConfig:
     """Optimizer steps per fine-tuning run, the same for every run (None: preset)."""
     batch_size: int | None = None
     """Global batch size of every fine-tuning run (None: preset)."""
+    lr: float | None = None
+    """Peak learning rate of every fine-tuning run (None: preset; chosen on the val split by the trivial-
+    baseline gap averaged over both arms, benchmarks/recipe.py)."""
     test_fraction: float | None = None
     """Fraction of patients in the shared test split (None: preset)."""
     eval_images: int | None = None

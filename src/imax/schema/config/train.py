@@ -136,10 +136,19 @@ class PretrainConfig:
     """Passes of the language stage over the pool's train descriptions (None: the preset's)."""
     lm_lr: float = 2e-3
     """Peak learning rate of the language stage."""
+    general_text_chars: int | None = None
+    """Characters of general-language text (the Python reference's prose, audit-filtered) the language stage
+    reads beside the descriptions, so the base knows digits, punctuation and brackets as an LLM does
+    (None: the preset's; 0: descriptions only)."""
     align_epochs: float | None = None
     """Passes of the alignment stage (projector only) over the (image, description) pairs (None: the preset's)."""
     align_lr: float = 2e-3
     """Peak learning rate of the alignment stage."""
+    caption_epochs: float | None = None
+    """Passes of the captioning stage (projector and language model) over the same pairs (None: the preset's;
+    0: skip)."""
+    caption_lr: float = 5e-4
+    """Peak learning rate of the captioning stage."""
     batch_size: int = 32
     """Micro-batch of the language and alignment stages (the vision stage uses 32 too)."""
     weight_decay: float = 0.01

@@ -1,0 +1,103 @@
+"""Choose the fine-tuning recipe on the VAL split, blind to which arm wins (issue 15's rule).
+
+For every candidate recipe (learning rate x step budget) both arms (IMAX and DMAX, built exactly as
+``imax experiment`` builds them) are fine-tuned from the same base with the same seed and scored on the
+IMAX build's val split (image-centric, the test split is never touched) beside each arm's own trivial
+baselines. The criterion is the multi-task average of model − trivial baseline, **averaged over both
+arms**: it rewards a recipe under which models use the image, never one under which one arm beats the
+other (the IMAX − DMAX difference is recorded but not used). Writes one JSON with every candidate's
+per-arm, per-task gaps, the criterion and the choice.
+
+    .venv/bin/python benchmarks/recipe.py --data runs/quick/data --base runs/cache/<hash> \
+        --lrs 5e-4,1e-3,2e-3 --steps 300 --out benchmarks/results/recipe.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ARMS = ("imax", "dmax")
+
+
+def candidate(data: Path, base: Path, work: Path, lr: float, steps: int, batch: int, seed: int,
+              eval_batch: int) -> dict[str, Any]:
+    """Train both arms with one recipe and score them on the val split beside their trivial baselines."""
+    from imax.evaluate import evaluate_model
+    from imax.schema.config.evaluate import EvalConfig
+    from imax.schema.config.model import ModelConfig
+    from imax.schema.config.train import TrainConfig
+    from imax.train import train
+
+    out: dict[str, Any] = {"lr": lr, "steps": steps, "batch_size": batch, "arms": {}}
+    for arm in ARMS:
+        run = work / f"{arm}-lr{lr:g}-s{steps}"
+        t0 = time.perf_counter()
+        if not (run / "checkpoints" / "final").is_dir():
+            train(TrainConfig(data=data / arm, base=base, out=run, model=ModelConfig(), max_steps=steps, lr=lr,
+                              batch_size=batch, seed=seed, save_every_steps=steps, log_every_steps=max(1, steps // 10),
+                              fisher_fractions=(), resume=True, progress=False))
+        trained = time.perf_counter() - t0
+        ecfg = EvalConfig(model=run / "checkpoints" / "final", data=data / "imax", out=run / "val", split="val",
+                          seed=seed, bootstrap=500, meteor=False, baseline_data=data / arm, shuffled_image=True,
+                          batch_size=eval_batch)
+        t1 = time.perf_counter()
+        if not (ecfg.out / "metrics.json").is_file():
+            evaluate_model(ecfg)
+        metrics = json.loads((ecfg.out / "metrics.json").read_text())
+        trivial = metrics["trivial_baseline"]
+        shuffled = metrics.get("shuffled_image", {})
+        losses = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+        out["arms"][arm] = {
+            "gap_vs_trivial": {t: c["diff"] for t, c in trivial["tasks"].items()},
+            "gap_vs_trivial_ci": {t: c["diff_ci"] for t, c in trivial["tasks"].items()},
+            "above_trivial": trivial["above_zero"],
+            "multitask_gap": trivial["multitask_average"]["diff"],
+            "shuffled_drop": shuffled.get("multitask_average", {}).get("diff"),
+            "loss_first_last": [losses[0]["loss"], losses[-1]["loss"]] if losses else None,
+            "train_seconds": round(trained, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
+        }
+    gaps = [out["arms"][a]["multitask_gap"] for a in ARMS]
+    out["criterion"] = sum(gaps) / len(gaps)  # mean over both arms: blind to which arm is ahead
+    out["imax_minus_dmax_not_used"] = gaps[0] - gaps[1]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="folder holding the imax/ and dmax/ builds")
+    ap.add_argument("--base", type=Path, required=True, help="the pretrained base every candidate starts from")
+    ap.add_argument("--lrs", default="5e-4,1e-3,2e-3")
+    ap.add_argument("--steps", default="300", help="comma-separated step budgets")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--eval-batch-size", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=Path("runs/recipe"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/recipe.json"))
+    args = ap.parse_args()
+    results = {"machine": {"platform": platform.platform(), "processor": platform.processor()},
+               "split": "val of the IMAX build (image-centric); baselines from each arm's train split",
+               "criterion": "multi-task average of (model - trivial baseline), mean over the IMAX and DMAX arms",
+               "base": str(args.base), "candidates": []}
+    for steps in [int(s) for s in args.steps.split(",")]:
+        for lr in [float(x) for x in args.lrs.split(",")]:
+            results["candidates"].append(candidate(args.data, args.base, args.work, lr, steps, args.batch_size,
+                                                   args.seed, args.eval_batch_size))
+            best = max(results["candidates"], key=lambda c: c["criterion"])
+            results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")  # after every candidate: partial results survive
+            c = results["candidates"][-1]
+            print(f"lr {lr:g} steps {steps}: criterion {c['criterion']:+.4f} "
+                  + " ".join(f"{a}: gap {c['arms'][a]['multitask_gap']:+.4f} above {len(c['arms'][a]['above_trivial'])}"
+                             f" shuffled drop {c['arms'][a]['shuffled_drop']}" for a in ARMS), flush=True)
+    print(json.dumps(results["chosen"]))
+
+
+if __name__ == "__main__":
+    main()
