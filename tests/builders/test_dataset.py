@@ -121,3 +121,23 @@ def test_uncapped_imax_uses_every_eligible_image(synth_tables, fake_tasks) -> No
     eligible = set(n_tasks.filter(pl.col("t") >= 3)["dicom_id"])
     assert set(r.entries["dicom_id"]) == eligible
     assert r.stats["mean_tasks_per_image"] >= 3.0
+
+
+def test_a_build_with_no_entries_is_an_error_after_writing_its_accounting(tmp_path):
+    from dataclasses import replace
+
+    import pytest
+
+    from imax.builders import build_dataset
+    from imax.schema.config.build import BuildConfig
+    from imax.schema.errors import ImaxError
+
+    from ._build_synth import BUILD_KW, FAKE_TASKS, make_tables
+
+    tables = make_tables(20, seed=1)
+    empty = replace(tables, annotations=tables.annotations.clear())
+    out = tmp_path / "imax"
+    with pytest.raises(ImaxError, match=r"the imax build has no entries: .* row\(s\) read") as err:
+        build_dataset(empty, BuildConfig(out=out, mode="imax", **BUILD_KW), tasks=FAKE_TASKS)
+    assert "\n" not in str(err.value) and str(out / "quarantine.csv") in str(err.value)
+    assert (out / "quarantine.csv").is_file() and (out / "stats.json").is_file()

@@ -24,6 +24,10 @@ def test_passages_pass_the_audit_and_teach_the_alphabet_tasks_answer_in():
     for ch in "0123456789,.<>{}[]:":  # every character the tasks' answers are written with
         assert ch in text, ch
     assert not re.search(r"\d\.\d", text)  # no decimal number: the calculation answer format
+    # half code: brackets and digits at a frequency that trains their head rows (prose alone has few)
+    assert "def " in text and "return" in text
+    for ch in "<{}0":
+        assert text.count(ch) >= len(text) // 4000, ch
     assert general_text(50_000, _clean) == passages  # deterministic
 
 

@@ -28,6 +28,7 @@ from imax.builders.splits import assign_splits
 from imax.builders.stats import dataset_stats, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
+from imax.schema.errors import ImaxError
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS, polars_schema
 from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
@@ -265,7 +266,21 @@ def build_prepared(
         t0 = time.perf_counter()
         write_build(result, tables, cfg, tasks)
         t["write"] = time.perf_counter() - t0
+    if entries.height == 0:  # written first: quarantine.csv and stats.json say why
+        raise empty_build_error(result, out if write else None)
     return result
+
+
+def empty_build_error(result: BuildResult, out: Path | None) -> ImaxError:
+    """The one-line error of a build with no entry: what was read, what was quarantined, what is missing."""
+    inputs = result.accounting["inputs"]
+    read = sum(int(i["read"] or 0) for i in inputs)
+    quarantined = sum(int(i["quarantined"] or 0) for i in inputs)
+    missing = [m["source"] for m in result.accounting["missing_sources"]]
+    where = f"; see {out / 'quarantine.csv'} and {out / 'stats.json'}" if out is not None else ""
+    return ImaxError(f"the {result.mode} build has no entries: {len(inputs)} input file(s), {read} row(s) read, "
+                     f"{quarantined} quarantined, {result.accounting['orphan_annotations']} annotation(s) without "
+                     f"an image" + (f", sources not found: {', '.join(missing)}" if missing else "") + where)
 
 
 def file_error(path: str, whole: list[tuple[str, str]]) -> str | None:

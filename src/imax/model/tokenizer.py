@@ -61,7 +61,13 @@ def train_tokenizer(
     # Specials are registered before training so that the trainer's normaliser splits them out of the
     # corpus instead of learning merges like "calcul" + "ate]" from the task tokens.
     tok.add_special_tokens(specials)
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    # Digits one by one (LLaMA's SentencePiece does the same, split_digits): every number is spelt with
+    # the same ten tokens wherever it occurs, so they are frequent enough to be learnt, and "16" in a box
+    # is "1" "6" as in any other number rather than a merge only some contexts produce.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -66,7 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
               "caption_epochs": 1.0, "general_text_chars": 4_000, "max_steps": 2},
     "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
-              "caption_epochs": 2.0, "general_text_chars": 120_000, "max_steps": None},
+              "caption_epochs": 0.0, "general_text_chars": 400_000, "max_steps": None},
     "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
              "caption_epochs": 4.0, "general_text_chars": 400_000, "max_steps": None},
 }
@@ -85,7 +85,7 @@ def cache_key(cfg: PretrainConfig) -> str:
     """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
     the preset's sizes and the pool's phantom coverage."""
     recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
-              "coverage": STUDY_COVERAGE, "version": 4}
+              "coverage": STUDY_COVERAGE, "version": 5}
     return config_hash(recipe)
 
 
@@ -336,11 +336,13 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
     align = align_stage(model, *pairs, cfg.align_epochs if cfg.align_epochs is not None else preset["align_epochs"],
                         cap)
     seconds["alignment"] = time.perf_counter() - t
-    say(f"pretrain: captioning ({time.perf_counter() - t0:.0f} s)")
-    t = time.perf_counter()
-    caption = caption_stage(model, *pairs, cfg.caption_epochs if cfg.caption_epochs is not None
-                            else preset["caption_epochs"], cap)
-    seconds["captioning"] = time.perf_counter() - t
+    caption_epochs = cfg.caption_epochs if cfg.caption_epochs is not None else preset["caption_epochs"]
+    caption = None
+    if caption_epochs > 0:
+        say(f"pretrain: captioning ({time.perf_counter() - t0:.0f} s)")
+        t = time.perf_counter()
+        caption = caption_stage(model, *pairs, caption_epochs, cap)
+        seconds["captioning"] = time.perf_counter() - t
     model.requires_grad_(True)
     from imax.model import freeze_unused
 
@@ -380,10 +382,9 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
              "data": f"{n_train} (frontal pool image, description) pairs",
              "format": "chat layout of imax.data: user turn = the image alone (no instruction), assistant turn = "
                        "the description (only labelled tokens)", **align},
-            {"name": "captioning", "trains": "projector and language model (tower frozen)",
-             "data": f"the same {n_train} (frontal pool image, description) pairs",
-             "format": "as alignment", **caption},
-        ],
+        ] + ([{"name": "captioning", "trains": "projector and language model (tower frozen)",
+                "data": f"the same {n_train} (frontal pool image, description) pairs",
+                "format": "as alignment", "epochs": caption_epochs, **caption}] if caption is not None else []),
         "tokenizer": {"trained_on": "the language stage's texts (descriptions and general text)", "vocab": len(tokenizer),
                       "task_tokens": "registered as special tokens, absent from every pretraining text"},
         "audit": audit, "seconds": {k: round(v, 1) for k, v in seconds.items()}, "probe": probe,
