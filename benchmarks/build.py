@@ -341,6 +341,7 @@ def run_child(root: Path, out: Path, mode: str, cap: int | None, tables: Path | 
         cmd += ["--cap", str(cap)]
     if tables is not None:
         cmd += ["--tables", str(tables)]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "POLARS_MAX_THREADS": "2"})
     wall = time.perf_counter() - t0
@@ -348,6 +349,9 @@ def run_child(root: Path, out: Path, mode: str, cap: int | None, tables: Path | 
         raise SystemExit(f"child failed:\n{proc.stderr[-4000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["wall_s"] = round(wall, 2)
+    # 1-minute load average before and after the child: times are only comparable on an idle machine
+    # (peak RSS does not depend on load)
+    res["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     res["mode"], res["max_entries_per_task"], res["recipe"] = mode, cap, recipe
     return res
 

@@ -221,6 +221,23 @@ def test_exports_of_interleaved_splits_match_the_filtered_ones(built: dict[str, 
         assert export.split_rows(entries, split).equals(entries.filter(pl.col("split") == split))
 
 
+def test_hf_written_in_row_groups_is_the_same_table(built: dict[str, Any], tmp_path, monkeypatch) -> None:
+    # the path-image HF file goes to Arrow a block of rows at a time (bounded memory: the whole MIMIC-size
+    # train split at once was the build's peak); the rows read back are the same whatever the block
+    import pyarrow.parquet as pq
+
+    from imax.builders import export
+
+    entries = built["imax"].entries
+    export.write_hf(entries, tmp_path / "one", data_root=Path("/data"))
+    monkeypatch.setattr(export, "_HF_ROWS", 7)
+    export.write_hf(entries, tmp_path / "many", data_root=Path("/data"))
+    for split in ("train", "val", "test"):
+        one, many = (pq.ParquetFile(tmp_path / d / "hf" / f"{split}.parquet") for d in ("one", "many"))
+        assert one.metadata.num_rows > 7 and many.metadata.num_row_groups == -(-one.metadata.num_rows // 7)
+        assert many.schema_arrow == one.schema_arrow and many.read().equals(one.read())
+
+
 # ---- Hugging Face ---------------------------------------------------------------------------------------
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,3 +144,54 @@ def test_sort_order_empty_and_single_distinct() -> None:
     assert _sort_order(pl.DataFrame(schema=schema)).to_list() == []
     one = pl.DataFrame({"_img": [0, 0], "task": ["a", "a"], "source": ["s", "s"], "query": ["q", "q"]})
     assert _sort_order(one).to_list() == [0, 1]
+
+
+def _official_split(tables, val_every: int):
+    """``tables`` with an official split: every 10th patient test, every ``val_every``-th validate (MIMIC's
+    validate split is ~0.8 % of patients, far below the hash split's val_fraction)."""
+    from dataclasses import replace
+
+    patient = (pl.col("subject_id") - 10_000_000) // 37
+    split = (pl.when(patient % 10 == 0).then(pl.lit("test"))
+             .when(patient % val_every == 1).then(pl.lit("validate")).otherwise(pl.lit("train")))
+    return replace(tables, images=tables.images.with_columns(split=split))
+
+
+def test_val_cap_follows_the_official_split_so_dmax_matches_val(synth_tables, fake_tasks, build_kw) -> None:
+    # Regression: the val cap was cap * val_fraction / train_fraction (the hash split's 5/85) under the
+    # official split too, where val is ~2 % of patients here (~0.8 % in MIMIC): IMAX val took a far larger
+    # share of its split than train did, and DMAX val (one task per image) failed ("DMAX val: task ... needs").
+    tables = _official_split(synth_tables, val_every=50)
+    imax = build_dataset(tables, BuildConfig(mode="imax", **build_kw), tasks=fake_tasks, write=False)
+    dmax = build_dataset(tables, BuildConfig(mode="dmax", **build_kw), tasks=fake_tasks, write=False)
+    split = imax.stats["split"]
+    assert split["kind"] == "official"
+    counts = split["counts"]
+    assert split["val_cap_ratio"] == counts["val"]["patients"] / counts["train"]["patients"] < 0.05 / 0.85
+    val_cap = -(-build_kw["max_entries_per_task"] * split["val_cap_ratio"] // 1)
+    per_task = imax.stats["per_split"]["val"]["per_task_entries"]
+    assert per_task and max(per_task.values()) == val_cap  # the val stop rule ran at the split's own ratio
+    for s in ("train", "val"):
+        assert dmax.stats["per_split"][s]["per_task_entries"] == imax.stats["per_split"][s]["per_task_entries"]
+    assert dmax.stats["per_split"]["val"]["mean_tasks_per_image"] == 1.0
+
+
+def test_hash_split_val_cap_ratio_is_the_configured_fractions(built) -> None:
+    split = built["imax"].stats["split"]
+    assert split["kind"] == "hash" and split["val_cap_ratio"] == 0.05 / (1 - 0.05 - 0.10)
+
+
+def test_release_drops_the_prepared_annotations_once(synth_tables, fake_tasks, build_kw, tmp_path) -> None:
+    # build_dataset releases the prepared annotations before rendering (peak memory); the build is unchanged
+    from imax.builders import build_prepared, prepare_build
+
+    cfg = BuildConfig(mode="imax", **build_kw)
+    kept = build_prepared(prepare_build(synth_tables, cfg, tasks=fake_tasks), synth_tables, "imax", tmp_path / "a",
+                          tasks=fake_tasks, write=False)
+    prep = prepare_build(synth_tables, cfg, tasks=fake_tasks)
+    released = build_prepared(prep, synth_tables, "imax", tmp_path / "b", tasks=fake_tasks, write=False,
+                              release=True)
+    assert released.entries.equals(kept.entries) and released.stats == kept.stats
+    assert prep.released and prep.prepared.height == 0
+    with pytest.raises(ValueError, match="released"):
+        build_prepared(prep, synth_tables, "dmax", tmp_path / "c", tasks=fake_tasks, write=False)

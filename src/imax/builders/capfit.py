@@ -27,23 +27,24 @@ def fit_entry_cap(tables: SourceTables, cfg: BuildConfig) -> int | None:
     from imax.builders.dataset import prepare_build
 
     prep = prepare_build(tables, replace(cfg, max_entries_per_task=None), strict=False)
-    return fit_cap_prepared(prep.prepared, prep.cfg)
+    return fit_cap_prepared(prep.prepared, prep.cfg, prep.split["val_cap_ratio"])
 
 
-def fit_cap_prepared(prepared: pl.DataFrame, cfg: BuildConfig) -> int | None:
-    """:func:`fit_entry_cap` on annotations already prepared (split, recipe caps applied)."""
+def fit_cap_prepared(prepared: pl.DataFrame, cfg: BuildConfig, val_ratio: float | None = None) -> int | None:
+    """:func:`fit_entry_cap` on annotations already prepared (split, recipe caps applied); ``val_ratio``:
+    the split's val : train ratio (:func:`imax.builders.select.select_imax`)."""
 
     def feasible(cap: int | None) -> bool:
         trial = replace(cfg, max_entries_per_task=cap)
         try:
-            select_dmax(prepared, select_imax(prepared, trial), trial)
+            select_dmax(prepared, select_imax(prepared, trial, val_ratio), trial)
         except DmaxPoolError:
             return False
         return True
 
     if feasible(None):
         return None
-    uncapped = select_imax(prepared, replace(cfg, max_entries_per_task=None))
+    uncapped = select_imax(prepared, replace(cfg, max_entries_per_task=None), val_ratio)
     hi = int(uncapped.filter(pl.col("split") == "train").group_by("task").len("n")["n"].max() or 1)
     lo = 1
     if not feasible(lo):

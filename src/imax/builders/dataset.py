@@ -84,6 +84,8 @@ class PreparedBuild:
     timings: dict[str, float] = field(default_factory=dict)
     annotations_in: pl.DataFrame | None = None
     """The annotations the store was made from: the sources' plus those tasks derive from IMAGES."""
+    released: bool = False
+    """``prepared`` was dropped by the last arm built from it (``build_prepared(..., release=True)``)."""
 
 
 def with_task_annotations(tables: SourceTables, tasks: Mapping[str, TaskSpec]) -> SourceTables:
@@ -124,7 +126,7 @@ def prepare_build(tables: SourceTables, cfg: BuildConfig, strict: bool | None = 
     notes: list[str] = []
     if cfg.max_entries_per_task == "auto":
         try:
-            cap = fit_cap_prepared(prepared, cfg)
+            cap = fit_cap_prepared(prepared, cfg, split["val_cap_ratio"])
         except DmaxPoolError as exc:
             if cfg.mode != "imax":  # a DMAX is asked for and cannot be built: say so
                 raise
@@ -150,7 +152,7 @@ def build_dataset(
     if cfg.mode == "both":
         raise ValueError("build_dataset builds one arm; mode 'both' is build_arms")
     prep = prepare_build(tables, cfg, tasks=tasks)
-    return build_prepared(prep, tables, cfg.mode, Path(cfg.out), tasks=tasks, write=write)
+    return build_prepared(prep, tables, cfg.mode, Path(cfg.out), tasks=tasks, write=write, release=True)
 
 
 def arm_dirs(out: Path) -> dict[str, Path]:
@@ -172,7 +174,9 @@ def build_arms(
     This is what both ``imax build --mode both`` and ``imax experiment`` call."""
     prep = prepare_build(tables, cfg, tasks=tasks)
     outs = dict(outs) if outs is not None else arm_dirs(Path(cfg.out))
-    return {mode: build_prepared(prep, tables, mode, Path(outs[mode]), tasks=tasks, write=write)
+    # the last arm releases the prepared annotations once its rows are selected (peak memory)
+    return {mode: build_prepared(prep, tables, mode, Path(outs[mode]), tasks=tasks, write=write,
+                                 release=mode == "dmax")
             for mode in ("imax", "dmax")}
 
 
@@ -183,15 +187,23 @@ def build_prepared(
     out: Path,
     tasks: Mapping[str, TaskSpec] | None = None,
     write: bool = True,
+    release: bool = False,
 ) -> BuildResult:
-    """Select, render and (when ``write``) write the ``mode`` arm of a prepared build into ``out``."""
+    """Select, render and (when ``write``) write the ``mode`` arm of a prepared build into ``out``.
+
+    ``release``: no other arm will be built from ``prep``, so ``prep.prepared`` (every annotation, ~1-2 GB
+    at MIMIC size) is dropped as soon as this arm's rows are selected, before the entries are rendered:
+    the prepared annotations and the entries are then never in memory together (the build's peak RSS)."""
+    if prep.released:
+        raise ValueError("build_prepared: this PreparedBuild's annotations were released by an earlier arm "
+                         "(release=True); prepare the build again")
     tasks = _default_tasks() if tasks is None else tasks
     cfg = replace(prep.cfg, mode=mode, out=out)  # type: ignore[arg-type]
     t: dict[str, float] = dict(prep.timings)
     t0 = time.perf_counter()
     prepared, images = prep.prepared, prep.images
     test = select_test(prepared, cfg)
-    imax = select_imax(prepared, cfg)
+    imax = select_imax(prepared, cfg, prep.split.get("val_cap_ratio"))
     dmax_order: list[str] = []
     if mode == "imax":
         trainval = imax
@@ -201,6 +213,9 @@ def build_prepared(
         raise ValueError(f"unknown mode {mode!r}")
     rows = pl.concat([trainval, test])
     del imax, trainval, test  # peak memory: only the selected rows go on
+    if release:
+        del prepared
+        prep.prepared, prep.released = prep.prepared.clear(), True
     t["select"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seed = cfg.seed if cfg.paraphrase_seed is None else cfg.paraphrase_seed

@@ -124,18 +124,22 @@ def select_test(prepared: pl.DataFrame, cfg: BuildConfig) -> pl.DataFrame:
     return test
 
 
-def _cap_for(split: str, cfg: BuildConfig) -> int | None:
+def _cap_for(split: str, cfg: BuildConfig, val_ratio: float | None) -> int | None:
     if cfg.max_entries_per_task is None:
         return None
     if split == "train":
         return cfg.max_entries_per_task
-    train_fraction = 1.0 - cfg.val_fraction - cfg.test_fraction
-    return math.ceil(cfg.max_entries_per_task * cfg.val_fraction / train_fraction)
+    if val_ratio is None:  # the hash split's configured fractions
+        val_ratio = cfg.val_fraction / (1.0 - cfg.val_fraction - cfg.test_fraction)
+    return math.ceil(cfg.max_entries_per_task * val_ratio)
 
 
-def select_imax(prepared: pl.DataFrame, cfg: BuildConfig) -> pl.DataFrame:
+def select_imax(prepared: pl.DataFrame, cfg: BuildConfig, val_ratio: float | None = None) -> pl.DataFrame:
     """IMAX train + val annotations (image-centric, optionally capped: ``max_images``, then
-    ``max_images_per_task``, then the per-split ``max_entries_per_task`` stop rule)."""
+    ``max_images_per_task``, then the per-split ``max_entries_per_task`` stop rule).
+
+    ``val_ratio``: val : train size of the split in use (the split record's ``val_cap_ratio``); the val
+    cap is ``ceil(max_entries_per_task * val_ratio)``. None: the hash split's configured fractions."""
     pool = prepared.filter(pl.col("split").is_in(["train", "val"]) & (pl.col("n_tasks") >= cfg.min_tasks))
     if cfg.max_images is not None or cfg.max_images_per_task is not None:
         kept = limit_pairs(image_task_pairs(pool), cfg.max_images, cfg.max_images_per_task, cfg.min_tasks, cfg.seed)
@@ -143,7 +147,7 @@ def select_imax(prepared: pl.DataFrame, cfg: BuildConfig) -> pl.DataFrame:
     parts = []
     for split in ("train", "val"):
         part = pool.filter(pl.col("split") == split)
-        cap = _cap_for(split, cfg)
+        cap = _cap_for(split, cfg, val_ratio)
         if cap is not None:
             part = _cap_images(part, cap)
         parts.append(part)

@@ -88,7 +88,22 @@ def assign_splits(
     per = out.group_by("split").agg(pl.col("subject_id").n_unique().alias("patients"), pl.len().alias("images"))
     got = {s: {"patients": int(p), "images": int(n)} for s, p, n in per.iter_rows()}
     record["counts"] = {s: got.get(s, {"patients": 0, "images": 0}) for s in ("train", "val", "test")}
+    record["val_cap_ratio"] = val_cap_ratio(record, val_fraction, test_fraction)
     return out, record
+
+
+def val_cap_ratio(record: dict[str, object], val_fraction: float, test_fraction: float) -> float:
+    """val : train size of the split in use, the factor from the train cap to the val cap
+    (``max_entries_per_task`` keeps the two splits in proportion, so DMAX can match val as it matches train).
+
+    Hash split: the configured fractions, ``val_fraction / (1 - val_fraction - test_fraction)``. Official
+    split: its realised patient counts (MIMIC-CXR's validate split is ~0.8 % of patients, not
+    ``val_fraction``: the configured ratio there asks val for ~7x its share, more than a one-task-per-image
+    DMAX can draw from so few images)."""
+    if record["kind"] == "hash":
+        return val_fraction / (1.0 - val_fraction - test_fraction)
+    counts: dict[str, dict[str, int]] = record["counts"]  # type: ignore[assignment]
+    return counts["val"]["patients"] / max(counts["train"]["patients"], 1)
 
 
 def _official(images: pl.DataFrame, seed: int, val_fraction: float) -> tuple[pl.DataFrame, dict[str, object]]:

@@ -59,8 +59,10 @@ class BuildConfig:
     """Seed of the instruction paraphrase choice per entry (None: use ``seed``)."""
     max_entries_per_task: int | Literal["auto"] | None = "auto"
     """Cap on train entries per task: IMAX keeps eligible images in seeded order, with all their
-    annotations, until the first task reaches the cap (val: cap * val_fraction / train_fraction). DMAX
-    matches the capped volumes. The test set is never capped by this (see max_test_images). auto: the
+    annotations, until the first task reaches the cap (val: cap * the split's val : train ratio, stats.json
+    split.val_cap_ratio: val_fraction / train_fraction for the hash split, the realised patient ratio for
+    the official one). DMAX matches the capped volumes. The test set is never capped by this (see
+    max_test_images). auto: the
     largest cap for which DMAX can match IMAX's volumes under dmax_tasks_per_image (none when uncapped
     works; what imax experiment uses, recorded in stats.json; an IMAX-only build whose DMAX could not be
     matched at any cap is built uncapped, with a note); none: uncapped."""
