@@ -191,14 +191,9 @@ def generate(cfg: PhantomConfig) -> PhantomSummary:
     rows.update(_vqa(cfg, patients, results, extra, out))
 
     # ---- free-text descriptions (the pretraining captions; not a task source) ----------------------
-    # Two independent paraphrases of each film: the base's language stage reads them as one text, so it
-    # learns to write a description conditioned on what came before it (what alignment then asks of it).
-    desc = [(im.dicom_id,
-             *(captions.describe(im, results[im.index].get("ctr"), np.random.default_rng([cfg.seed, stream, im.index]))
-               for stream in (14, 15)))
+    desc = [(im.dicom_id, captions.describe(im, results[im.index].get("ctr"), np.random.default_rng([cfg.seed, 14, im.index])))
             for im in images if im.frontal]
-    rows[DESCRIPTIONS] = write_csv(pd.DataFrame(desc, columns=["dicom_id", "description", "description_alt"]),
-                                   out / DESCRIPTIONS)
+    rows[DESCRIPTIONS] = write_csv(pd.DataFrame(desc, columns=["dicom_id", "description"]), out / DESCRIPTIONS)
 
     # ---- truth, summary, preview ------------------------------------------------------------------
     df = truth.truth_rows(patients, results, extra)

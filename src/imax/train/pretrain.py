@@ -66,7 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
               "caption_epochs": 1.0, "general_text_chars": 4_000, "max_steps": 2},
     "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
-              "caption_epochs": 0.0, "general_text_chars": 300_000, "max_steps": None},
+              "caption_epochs": 0.0, "general_text_chars": 400_000, "max_steps": None},
     "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
              "caption_epochs": 4.0, "general_text_chars": 400_000, "max_steps": None},
 }
@@ -85,7 +85,7 @@ def cache_key(cfg: PretrainConfig) -> str:
     """Hash of everything that changes the weights: the config (not where it is cached, not ``force``),
     the preset's sizes and the pool's phantom coverage."""
     recipe = {"config": dataclasses.replace(cfg, out=Path("."), force=False), "preset": PRESETS[cfg.preset],
-              "coverage": STUDY_COVERAGE, "version": 6}
+              "coverage": STUDY_COVERAGE, "version": 5}
     return config_hash(recipe)
 
 
@@ -190,16 +190,13 @@ def _is_clean(text: str) -> bool:
     return not (a["task_tokens"] or a["task_instructions"] or a["answer_formats"])
 
 
-def _texts_of(pool: Path, dicom_ids: list[str], column: str = "description") -> list[str]:
+def _texts_of(pool: Path, dicom_ids: list[str]) -> list[str]:
     from imax.phantom.generate import DESCRIPTIONS
 
     path = Path(pool) / DESCRIPTIONS
     if not path.is_file():
         raise ImaxError(f"{pool}: no {DESCRIPTIONS} (a phantom written before descriptions existed); regenerate it")
-    table = pd.read_csv(path)
-    if column not in table.columns:
-        raise ImaxError(f"{path}: no column {column!r} (a phantom written before it existed); regenerate the pool")
-    d = table.set_index("dicom_id")[column]
+    d = pd.read_csv(path).set_index("dicom_id")["description"]
     missing = [x for x in dicom_ids if x not in d.index]
     if missing:
         raise ImaxError(f"{path}: no description for {len(missing)} frontal image(s), e.g. {missing[0]}")
@@ -208,18 +205,15 @@ def _texts_of(pool: Path, dicom_ids: list[str], column: str = "description") -> 
 
 def stage_data(pool: Path, heldout_fraction: float, seed: int) -> dict[str, Any]:
     """The pool's frontal images split by patient into train / held-out, with their descriptions:
-    ``{"frontals": DataFrame, "held": bool (N,), "train_texts", "held_texts", "train_pairs"}`` — exactly
-    the texts stages 2 and 3 train and validate on. ``train_pairs`` are the language stage's
-    in-context texts: each train film's description followed by an independent paraphrase of it."""
+    ``{"frontals": DataFrame, "held": bool (N,), "train_texts", "held_texts"}`` — exactly the texts
+    stages 2 and 3 train and validate on."""
     from imax.train.vision import phantom_frontals, pool_split
 
     frontals = phantom_frontals(pool)
     held = pool_split(frontals["subject_id"].to_numpy(), heldout_fraction, seed)
-    ids = frontals["dicom_id"].tolist()
-    texts, alts = _texts_of(pool, ids), _texts_of(pool, ids, "description_alt")
+    texts = _texts_of(pool, frontals["dicom_id"].tolist())
     return {"frontals": frontals, "held": held, "train_texts": [t for t, h in zip(texts, held, strict=True) if not h],
-            "held_texts": [t for t, h in zip(texts, held, strict=True) if h],
-            "train_pairs": [f"{t} {a}" for t, a, h in zip(texts, alts, held, strict=True) if not h]}
+            "held_texts": [t for t, h in zip(texts, held, strict=True) if h]}
 
 
 def build_cached(root: Path, key: str, build: Callable[[Path], None], *, force: bool = False,
@@ -302,14 +296,14 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
     held = data["held"]
     chars = cfg.general_text_chars if cfg.general_text_chars is not None else preset["general_text_chars"]
     general = general_text(chars, _is_clean)
-    audit = audit_texts(data["train_pairs"] + data["held_texts"] + general)
+    audit = audit_texts(data["train_texts"] + data["held_texts"] + general)
     if audit["task_tokens"] or audit["task_instructions"] or audit["answer_formats"]:
         raise ImaxError(f"pretraining texts of {pool} contain task data: {audit['violations'][:3]}")
 
     # The tokenizer learns the language of the descriptions and the general text; the task tokens are
     # registered (single ids for fine-tuning) but occur in no pretraining text, so their embeddings stay at
     # their random init.
-    tokenizer = train_tokenizer(data["train_pairs"] + general, list(task_tokens()), cfg.model.vocab_size)
+    tokenizer = train_tokenizer(data["train_texts"] + general, list(task_tokens()), cfg.model.vocab_size)
     model = build_model(cfg.model, tokenizer)
     initial_dir = save_base(model, tokenizer, work / "initial")
 
@@ -332,7 +326,7 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
 
     say(f"pretrain: language ({time.perf_counter() - t0:.0f} s)")
     t = time.perf_counter()
-    language = language_stage(model, tokenizer, data["train_pairs"] + general, data["held_texts"], cfg,
+    language = language_stage(model, tokenizer, data["train_texts"] + general, data["held_texts"], cfg,
                               cfg.lm_epochs if cfg.lm_epochs is not None else preset["lm_epochs"], cap)
     seconds["language"] = time.perf_counter() - t
     say(f"pretrain: alignment ({time.perf_counter() - t0:.0f} s)")
@@ -379,8 +373,7 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
                           if cfg.label_weight > 0 else "") + "; no text",
              "epochs": v_epochs, "losses": vision_losses},
             {"name": "language", "trains": "language model (embeddings, decoder, LM head)",
-             "data": f"{len(data['train_pairs'])} free-text image descriptions of the pool, each followed by an "
-                     "independent paraphrase of the same film (descriptions.csv: description, description_alt), and "
+             "data": f"{len(data['train_texts'])} free-text image descriptions of the pool (descriptions.csv) and "
                      f"{len(general)} general-language passages ({sum(map(len, general))} characters of "
                      f"{GENERAL_TEXT_SOURCE}; passages matching the audit dropped)",
              "format": "plain text '<s> text </s>', next-token loss on every token; no image, no chat turn",
