@@ -78,7 +78,7 @@ class Smoke:
     """Stage 2 run: a LoRA adapter on stage 1's model (``checkpoints/final/adapter`` + base.json)."""
 
 
-def train_smoke(root: Path, steps: int = 160, lora_steps: int = 8) -> Smoke:
+def train_smoke(root: Path, steps: int = 240, lora_steps: int = 8) -> Smoke:
     """Stage 1 trains the tiny model fully until it answers in every task's format (a random base
     under LoRA alone barely moves in a few hundred steps); stage 2 puts a briefly trained LoRA adapter
     on it, the layout of the study's runs."""
