@@ -25,10 +25,9 @@ from imax.builders.manifest import file_sha256, make_manifest
 from imax.builders.recipe import RECIPE_CAPS, RECIPES, compare, fit_recipe
 from imax.builders.select import DmaxPoolError, cap_pairs, prepare, select_dmax, select_imax, select_test
 from imax.builders.splits import assign_splits
-from imax.builders.stats import dataset_stats, task_accounting
+from imax.builders.stats import dataset_stats, empty_build_error, file_error, task_accounting
 from imax.builders.store import make_store
 from imax.schema.config.build import BuildConfig
-from imax.schema.errors import ImaxError
 from imax.schema.records import ANNOTATION_COLUMNS, ENTRY_COLUMNS, polars_schema
 from imax.sources.base import NotFound, SourceTables
 from imax.tasks.base import TaskSpec
@@ -267,29 +266,8 @@ def build_prepared(
         write_build(result, tables, cfg, tasks)
         t["write"] = time.perf_counter() - t0
     if entries.height == 0:  # written first: quarantine.csv and stats.json say why
-        raise empty_build_error(result, out if write else None)
+        raise empty_build_error(mode, accounting, out if write else None)
     return result
-
-
-def empty_build_error(result: BuildResult, out: Path | None) -> ImaxError:
-    """The one-line error of a build with no entry: what was read, what was quarantined, what is missing."""
-    inputs = result.accounting["inputs"]
-    read = sum(int(i["read"] or 0) for i in inputs)
-    quarantined = sum(int(i["quarantined"] or 0) for i in inputs)
-    missing = [m["source"] for m in result.accounting["missing_sources"]]
-    where = f"; see {out / 'quarantine.csv'} and {out / 'stats.json'}" if out is not None else ""
-    return ImaxError(f"the {result.mode} build has no entries: {len(inputs)} input file(s), {read} row(s) read, "
-                     f"{quarantined} quarantined, {result.accounting['orphan_annotations']} annotation(s) without "
-                     f"an image" + (f", sources not found: {', '.join(missing)}" if missing else "") + where)
-
-
-def file_error(path: str, whole: list[tuple[str, str]]) -> str | None:
-    """Why an input file was not read at all (its ``*`` quarantine row: ``whole`` = (file, reason)
-    of those rows), else None."""
-    for label, reason in whole:
-        if label and (path == label or path.endswith("/" + label)):
-            return reason
-    return None
 
 
 def write_build(result: BuildResult, tables: SourceTables, cfg: BuildConfig, tasks: Mapping[str, TaskSpec]) -> Path:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from imax.schema.errors import ImaxError
 from imax.schema.records import SPLITS
 
 
@@ -71,3 +73,24 @@ def task_accounting(annotations_in: pl.DataFrame, orphans: pl.DataFrame, entries
         r, q, e = int(read.get(task, 0)), int(orph.get(task, 0)), int(ent.get(task, 0))
         out[task] = {"annotations": r, "quarantined": q, "entries": e, "unused": r - q - e}
     return out
+
+
+def empty_build_error(mode: str, accounting: dict[str, Any], out: Path | None) -> ImaxError:
+    """The one-line error of a build with no entry: what was read, what was quarantined, what is missing."""
+    inputs = accounting["inputs"]
+    read = sum(int(i["read"] or 0) for i in inputs)
+    quarantined = sum(int(i["quarantined"] or 0) for i in inputs)
+    missing = [m["source"] for m in accounting["missing_sources"]]
+    where = f"; see {out / 'quarantine.csv'} and {out / 'stats.json'}" if out is not None else ""
+    return ImaxError(f"the {mode} build has no entries: {len(inputs)} input file(s), {read} row(s) read, "
+                     f"{quarantined} quarantined, {accounting['orphan_annotations']} annotation(s) without "
+                     f"an image" + (f", sources not found: {', '.join(missing)}" if missing else "") + where)
+
+
+def file_error(path: str, whole: list[tuple[str, str]]) -> str | None:
+    """Why an input file was not read at all (its ``*`` quarantine row: ``whole`` = (file, reason)
+    of those rows), else None."""
+    for label, reason in whole:
+        if label and (path == label or path.endswith("/" + label)):
+            return reason
+    return None
