@@ -18,33 +18,35 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 ARMS = ("imax", "dmax")
 
 
-def candidate(data: Path, base: Path, work: Path, lr: float, steps: int, batch: int, seed: int,
-              eval_batch: int) -> dict[str, Any]:
-    """Train both arms with one recipe and score them on the val split beside their trivial baselines."""
+def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps: int, seed: int) -> dict[str, Any]:
+    """Train both arms with one recipe and score them on the val split beside their trivial baselines.
+
+    The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
+    with the preset's sizes), with only ``lr`` and ``steps`` set and the split switched to val, so the
+    recipe chosen here is exactly the one ``imax experiment`` runs."""
     from imax.evaluate import evaluate_model
-    from imax.schema.config.evaluate import EvalConfig
-    from imax.schema.config.model import ModelConfig
-    from imax.schema.config.train import TrainConfig
+    from imax.experiment.plan import eval_config, make_plan, train_config
+    from imax.schema.config.experiment import ExperimentConfig
     from imax.train import train
 
-    out: dict[str, Any] = {"lr": lr, "steps": steps, "batch_size": batch, "arms": {}}
+    cfg = ExperimentConfig(out=work, preset=preset, base=base, lr=lr, steps=steps, fisher=False)
+    plan = make_plan(cfg)
+    out: dict[str, Any] = {"lr": lr, "steps": steps, "batch_size": cfg.resolved("batch_size"), "arms": {}}
     for arm in ARMS:
         run = work / f"{arm}-lr{lr:g}-s{steps}"
         t0 = time.perf_counter()
         if not (run / "checkpoints" / "final").is_dir():
-            train(TrainConfig(data=data / arm, base=base, out=run, model=ModelConfig(), max_steps=steps, lr=lr,
-                              batch_size=batch, seed=seed, save_every_steps=steps, log_every_steps=max(1, steps // 10),
-                              fisher_fractions=(), resume=True, progress=False))
+            train(train_config(cfg, plan, base, data / arm, run, seed))
         trained = time.perf_counter() - t0
-        ecfg = EvalConfig(model=run / "checkpoints" / "final", data=data / "imax", out=run / "val", split="val",
-                          seed=seed, bootstrap=500, meteor=False, baseline_data=data / arm, shuffled_image=True,
-                          batch_size=eval_batch)
+        ecfg = replace(eval_config(cfg, plan, run, run / "val", seed, data / arm), data=data / "imax", split="val",
+                       bootstrap=500, meteor=False)
         t1 = time.perf_counter()
         if not (ecfg.out / "metrics.json").is_file():
             evaluate_model(ecfg)
@@ -73,8 +75,7 @@ def main() -> None:
     ap.add_argument("--base", type=Path, required=True, help="the pretrained base every candidate starts from")
     ap.add_argument("--lrs", default="5e-4,1e-3,2e-3")
     ap.add_argument("--steps", default="300", help="comma-separated step budgets")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--eval-batch-size", type=int, default=32)
+    ap.add_argument("--preset", default="quick", help="experiment preset whose recipe the candidates vary")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/recipe"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/recipe.json"))
@@ -85,8 +86,8 @@ def main() -> None:
                "base": str(args.base), "candidates": []}
     for steps in [int(s) for s in args.steps.split(",")]:
         for lr in [float(x) for x in args.lrs.split(",")]:
-            results["candidates"].append(candidate(args.data, args.base, args.work, lr, steps, args.batch_size,
-                                                   args.seed, args.eval_batch_size))
+            results["candidates"].append(candidate(args.data, args.base, args.work, args.preset, lr, steps,
+                                                   args.seed))
             best = max(results["candidates"], key=lambda c: c["criterion"])
             results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
             args.out.parent.mkdir(parents=True, exist_ok=True)
