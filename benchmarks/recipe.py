@@ -38,7 +38,8 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
 
     cfg = ExperimentConfig(out=work, preset=preset, base=base, lr=lr, steps=steps, fisher=False)
     plan = make_plan(cfg)
-    out: dict[str, Any] = {"lr": lr, "steps": steps, "batch_size": cfg.resolved("batch_size"), "arms": {}}
+    out: dict[str, Any] = {"lr": lr, "projector_lr": cfg.resolved("projector_lr"), "steps": steps,
+                           "batch_size": cfg.resolved("batch_size"), "arms": {}}
     for arm in ARMS:
         run = work / f"{arm}-lr{lr:g}-s{steps}"
         t0 = time.perf_counter()

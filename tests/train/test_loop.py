@@ -83,6 +83,26 @@ def test_optimizer_holds_exactly_the_trainable_set(run):
     assert all(p.dim() < 2 for p in optimizer.param_groups[1]["params"])
 
 
+def test_projector_lr_puts_the_projector_in_groups_of_its_own(run):
+    from dataclasses import replace
+
+    from imax.model import apply_lora, load_base
+
+    cfg, _ = run
+    model, _ = load_base(cfg.out / "base")
+    model = apply_lora(model, cfg.model.lora)
+    optimizer, names = build_optimizer(model, replace(cfg, lr=1e-3, projector_lr=1e-4))
+    assert len(optimizer.param_groups) == 4
+    by_id = dict(zip([id(p) for g in optimizer.param_groups for p in g["params"]], names, strict=True))
+    for group in optimizer.param_groups:
+        projector = {"multi_modal_projector" in by_id[id(p)] for p in group["params"]}
+        assert projector <= ({True} if group["lr_scale"] != 1.0 else {False})  # LoRA has no no-decay params
+    assert [g["lr_scale"] for g in optimizer.param_groups] == pytest.approx([1.0, 1.0, 0.1, 0.1])
+    assert any("multi_modal_projector" in n for n in names) and len(names) == len(set(names))
+    same, _ = build_optimizer(model, replace(cfg, projector_lr=None))
+    assert len(same.param_groups) == 2 and all(g["lr_scale"] == 1.0 for g in same.param_groups)
+
+
 def test_token_losses_match_the_model_loss(run):
     from imax.data import TrainCollator, load_entries
     from imax.model import load_base

@@ -21,19 +21,26 @@ from imax.train import checkpoint as ckpt
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
-    """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms).
+    """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms);
+    the projector's groups peak at ``cfg.projector_lr`` (each group's ``lr_scale`` times the schedule's lr).
 
     Returns the optimizer and the parameter names in the optimizer's index order (saved with its state).
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    decay = [(n, p) for n, p in named if p.dim() >= 2]
-    no_decay = [(n, p) for n, p in named if p.dim() < 2]
-    groups = [
-        {"params": [p for _, p in decay], "weight_decay": cfg.weight_decay},
-        {"params": [p for _, p in no_decay], "weight_decay": 0.0},
-    ]
+    scale = 1.0 if cfg.projector_lr is None else cfg.projector_lr / cfg.lr
+    # one rate: the two groups over every parameter; two rates: the projector's parameters in groups of their own
+    parts = ([named] if scale == 1.0 else
+             [[(n, p) for n, p in named if "multi_modal_projector" not in n],
+              [(n, p) for n, p in named if "multi_modal_projector" in n]])
+    groups, order = [], []
+    for i, part in enumerate(parts):
+        for decays in (True, False):
+            sel = [(n, p) for n, p in part if (p.dim() >= 2) == decays]
+            groups.append({"params": [p for _, p in sel], "weight_decay": cfg.weight_decay if decays else 0.0,
+                           "lr_scale": scale if i == 1 else 1.0})
+            order += [n for n, _ in sel]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=False)
-    return optimizer, [n for n, _ in decay + no_decay]
+    return optimizer, order
 
 
 def resolve_base(cfg: TrainConfig, entries: list[dict[str, Any]], accelerator: Accelerator) -> tuple[Path, dict]:

@@ -253,7 +253,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     for step in range(start_step, total):
         lr = lr_at(step, lr=cfg.lr, total=total, warmup=warmup, min_lr=cfg.lr * cfg.min_lr_ratio)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
         # Fetch the whole step first: the loss denominator is the answer-token count of all its micro-batches.
         micro = [next(batches) for _ in range(cfg.grad_accum)]

@@ -23,6 +23,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 12,
         "batch_size": 8,
         "lr": 2e-4,
+        "projector_lr": 2e-5,
         "test_fraction": 0.10,
         "eval_images": 12,
         "fisher_probe": 16,
@@ -42,6 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 300,
         "batch_size": 16,
         "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe.json)
+        "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": None,  # epochs decide (3, as in the study)
         "batch_size": 16,
         "lr": 2e-4,
+        "projector_lr": 2e-5,
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
@@ -95,6 +98,9 @@ class ExperimentConfig:
     lr: float | None = None
     """Peak learning rate of every fine-tuning run (None: preset; chosen on the val split by the trivial-
     baseline gap averaged over both arms, benchmarks/recipe.py)."""
+    projector_lr: float | None = None
+    """Peak learning rate of the projector in every fine-tuning run (None: preset; LLaVA's LoRA recipe trains
+    the projector at a tenth of the LoRA rate)."""
     test_fraction: float | None = None
     """Fraction of patients in the shared test split (None: preset)."""
     eval_images: int | None = None
