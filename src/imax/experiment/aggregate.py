@@ -206,7 +206,7 @@ def control_summary(
         "arm": arm,
         "parent": parent,
         "handicap": f"{parent.upper()} trained on {volume:.0%} of its per-task train volume",
-        "held_equal": "base model, recipe (optimizer, learning rate, schedule, LoRA), optimizer steps, batch "
+        "held_equal": "base model, recipe (optimizer, learning rates, schedule, LoRA), optimizer steps, batch "
                       "size, seed, test set and scorer; the control therefore sees each of its examples "
                       f"about {1 / volume:.0f}x as often",
         "train_volume": {"parent": vol["parent"], "control": vol["control"],
