@@ -31,3 +31,36 @@ def test_fit_projector_standardises_offset_features_and_matches_the_text_norm():
     assert _relative_spread(after_out) > 5 * before
     assert abs(float(after_out[:64].norm(dim=-1).mean()) - 0.4) < 1e-3
     assert abs(stats["feature_norm"] - float(features.norm(dim=-1).mean())) < 1e-3
+
+
+def test_heldout_caption_losses_pairs_right_and_deranged_images():
+    """The shuffled loss pairs each description with its neighbour's image: with two image kinds and the
+    descriptions saying which, a model trained on the pairs scores lower with the right image."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from imax.schema.config.train import PretrainConfig
+    from imax.train.pretrain_stages import caption_stage, caption_template, heldout_caption_losses
+
+    texts = ["a large heart", "a small heart"] * 32
+    tok = train_tokenizer(texts, [], 300)
+    model = build_model(ModelConfig.tiny(), tok)
+    g = torch.Generator().manual_seed(0)
+    d = model.config.vision_config.hidden_size
+    from imax.model import num_image_tokens
+
+    n_image = num_image_tokens(model)
+    kind = torch.tensor([1.0, -1.0]).repeat(32)  # image i is "large" when kind +1
+    features = kind[:, None, None] * torch.ones(1, n_image, d) + 0.1 * torch.randn(64, n_image, d, generator=g)
+    template = caption_template(model, tok)
+    untrained = heldout_caption_losses(model, template, features, texts, limit=16)
+    assert set(untrained) == {"right", "shuffled"} and untrained["right"] > 0
+    # neighbours alternate in kind, so the derangement (roll by 1) always shows the wrong kind
+    cfg = replace(PretrainConfig(preset="smoke"), batch_size=16, caption_lr=3e-3, warmup_ratio=0.0)
+    torch.manual_seed(0)
+    caption_stage(model, tok, features, texts, features[:16], texts[:16], cfg, 30.0, None)
+    trained = heldout_caption_losses(model, template, features, texts, limit=16)
+    assert trained["shuffled"] > trained["right"] + 0.1, trained
+    one = heldout_caption_losses(model, template, features[:1], texts[:1])
+    assert one["shuffled"] is None and np.isfinite(one["right"])

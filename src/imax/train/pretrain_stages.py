@@ -161,37 +161,59 @@ def fit_projector_to_features(model: torch.nn.Module, features: torch.Tensor, te
             "text_embedding_norm": text_norm}
 
 
+def caption_template(model: torch.nn.Module, tokenizer: Any) -> Any:
+    """The chat template the base is saved with (``save_base`` writes this processor beside it)."""
+    from imax.data import ModelInterface
+    from imax.model import make_processor, num_image_tokens
+
+    return ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
+
+
+def caption_batches(model: torch.nn.Module, template: Any, features: torch.Tensor, texts: list[str],
+                    order: np.ndarray, batch: int = 32) -> list[dict[str, Any]]:
+    """Caption batches of ``texts`` with image ``order[i]``'s ``features`` (N, n_image, D) beside text i:
+    the identity order pairs each description with its image, a derangement with another's."""
+    from imax.model.compose import image_inputs
+
+    max_len = int(model.config.text_config.max_position_embeddings)
+    n = len(order)  # text i (i < n) with image order[i]
+    return [{**_caption_batch(template, texts[i : min(i + batch, n)], max_len),
+             **image_inputs(model, features[order[i : i + batch]])} for i in range(0, n, batch)]
+
+
+def heldout_caption_losses(model: torch.nn.Module, template: Any, features: torch.Tensor, texts: list[str],
+                           limit: int = 256) -> dict[str, float | None]:
+    """Token-mean caption loss of the first ``limit`` held-out (image, description) pairs with the right
+    image, and with each image swapped for its neighbour's (a fixed derangement): the gap between the two
+    is how much the model reads the image."""
+    k = min(len(texts), limit)
+    if k == 0:
+        return {"right": None, "shuffled": None}
+    right = _mean_loss(model, caption_batches(model, template, features, texts, np.arange(k)))
+    shuffled = (_mean_loss(model, caption_batches(model, template, features, texts, np.roll(np.arange(k), 1)))
+                if k > 1 else None)
+    return {"right": right, "shuffled": shuffled}
+
+
 def _pairs_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
                  held_features: torch.Tensor, held: list[str], cfg: PretrainConfig, epochs: float, lr: float,
                  cap: int | None, seed: int, params: list[torch.nn.Parameter]) -> dict[str, Any]:
     """Train ``params`` on (image, description) pairs in the model's chat template; report held-out caption
-    loss before/after and with each held-out image swapped for another's (a fixed derangement): the gap
-    between the last two is how much the model reads the image."""
-    from imax.data import ModelInterface
-    from imax.model import make_processor, num_image_tokens
+    loss before/after and with each held-out image swapped for another's (:func:`heldout_caption_losses`)."""
     from imax.model.compose import image_inputs
 
-    # the chat template and image-token count the base is saved with (save_base writes this processor)
-    template = ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
+    template = caption_template(model, tokenizer)
     max_len = int(model.config.text_config.max_position_embeddings)
 
     def batch(idx: list[int]) -> dict[str, Any]:
         return {**_caption_batch(template, [train[i] for i in idx], max_len), **image_inputs(model, features[idx])}
 
-    k = min(len(held), 256)
-    shift = np.roll(np.arange(k), 1) if k > 1 else np.arange(k)
-
-    def held_loss(perm: np.ndarray) -> float:
-        return _mean_loss(model, [{**_caption_batch(template, held[i : i + 32], max_len),
-                                   **image_inputs(model, held_features[perm[i : i + 32]])} for i in range(0, k, 32)])
-
-    before = held_loss(np.arange(k)) if k else None
+    before = heldout_caption_losses(model, template, held_features, held)["right"]
     losses = _run(model, params, batch, len(train), cfg, epochs, lr, cap, seed)
-    after = held_loss(np.arange(k)) if k else None
-    shuffled = held_loss(shift) if k > 1 else None
+    after = heldout_caption_losses(model, template, held_features, held)
     model.requires_grad_(False)
-    return {"losses": losses, "heldout_caption_loss_before": before, "heldout_caption_loss_after": after,
-            "heldout_caption_loss_shuffled_images": shuffled}
+    return {"losses": losses, "heldout_caption_loss_before": before, "heldout_caption_loss_after": after["right"],
+            "heldout_caption_loss_shuffled_images": after["shuffled"]}
 
 
 def align_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
