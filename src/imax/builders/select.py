@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from imax.builders.hashing import seeded_unit, str_keys
+from imax.builders.splits import configured_val_ratio
 from imax.schema.config.build import BuildConfig
 from imax.schema.errors import ImaxError
 
@@ -130,7 +131,7 @@ def _cap_for(split: str, cfg: BuildConfig, val_ratio: float | None) -> int | Non
     if split == "train":
         return cfg.max_entries_per_task
     if val_ratio is None:  # the hash split's configured fractions
-        val_ratio = cfg.val_fraction / (1.0 - cfg.val_fraction - cfg.test_fraction)
+        val_ratio = configured_val_ratio(cfg.val_fraction, cfg.test_fraction)
     return math.ceil(cfg.max_entries_per_task * val_ratio)
 
 

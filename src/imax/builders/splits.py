@@ -92,6 +92,11 @@ def assign_splits(
     return out, record
 
 
+def configured_val_ratio(val_fraction: float, test_fraction: float) -> float:
+    """val : train size the configured fractions give (the hash split's)."""
+    return val_fraction / (1.0 - val_fraction - test_fraction)
+
+
 def val_cap_ratio(record: dict[str, object], val_fraction: float, test_fraction: float) -> float:
     """val : train size of the split in use, the factor from the train cap to the val cap
     (``max_entries_per_task`` keeps the two splits in proportion, so DMAX can match val as it matches train).
@@ -101,7 +106,7 @@ def val_cap_ratio(record: dict[str, object], val_fraction: float, test_fraction:
     ``val_fraction``: the configured ratio there asks val for ~7x its share, more than a one-task-per-image
     DMAX can draw from so few images)."""
     if record["kind"] == "hash":
-        return val_fraction / (1.0 - val_fraction - test_fraction)
+        return configured_val_ratio(val_fraction, test_fraction)
     counts: dict[str, dict[str, int]] = record["counts"]  # type: ignore[assignment]
     return counts["val"]["patients"] / max(counts["train"]["patients"], 1)
 
