@@ -169,30 +169,36 @@ def caption_template(model: torch.nn.Module, tokenizer: Any) -> Any:
     return ModelInterface.from_processor(make_processor(model, tokenizer), num_image_tokens(model)).template
 
 
+def caption_batch(model: torch.nn.Module, template: Any, texts: list[str], features: torch.Tensor) -> dict[str, Any]:
+    """One caption batch: ``texts[i]`` with image features ``features[i]`` (B, n_image, D), projected in the
+    graph (:func:`imax.model.compose.image_inputs`)."""
+    from imax.model.compose import image_inputs
+
+    max_len = int(model.config.text_config.max_position_embeddings)
+    return {**_caption_batch(template, texts, max_len), **image_inputs(model, features)}
+
+
 def caption_batches(model: torch.nn.Module, template: Any, features: torch.Tensor, texts: list[str],
                     order: np.ndarray, batch: int = 32) -> list[dict[str, Any]]:
     """Caption batches of ``texts`` with image ``order[i]``'s ``features`` (N, n_image, D) beside text i:
     the identity order pairs each description with its image, a derangement with another's."""
-    from imax.model.compose import image_inputs
-
-    max_len = int(model.config.text_config.max_position_embeddings)
     n = len(order)  # text i (i < n) with image order[i]
-    return [{**_caption_batch(template, texts[i : min(i + batch, n)], max_len),
-             **image_inputs(model, features[order[i : i + batch]])} for i in range(0, n, batch)]
+    return [caption_batch(model, template, texts[i : min(i + batch, n)], features[order[i : i + batch]])
+            for i in range(0, n, batch)]
 
 
 def heldout_caption_losses(model: torch.nn.Module, template: Any, features: torch.Tensor, texts: list[str],
-                           limit: int = 256) -> dict[str, float | None]:
+                           limit: int = 256, shuffled: bool = True) -> dict[str, float | None]:
     """Token-mean caption loss of the first ``limit`` held-out (image, description) pairs with the right
-    image, and with each image swapped for its neighbour's (a fixed derangement): the gap between the two
-    is how much the model reads the image."""
+    image, and (``shuffled``) with each image swapped for its neighbour's (a fixed derangement): the gap
+    between the two is how much the model reads the image."""
     k = min(len(texts), limit)
     if k == 0:
         return {"right": None, "shuffled": None}
     right = _mean_loss(model, caption_batches(model, template, features, texts, np.arange(k)))
-    shuffled = (_mean_loss(model, caption_batches(model, template, features, texts, np.roll(np.arange(k), 1)))
-                if k > 1 else None)
-    return {"right": right, "shuffled": shuffled}
+    wrong = (_mean_loss(model, caption_batches(model, template, features, texts, np.roll(np.arange(k), 1)))
+             if shuffled and k > 1 else None)
+    return {"right": right, "shuffled": wrong}
 
 
 def _pairs_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor, train: list[str],
@@ -200,15 +206,12 @@ def _pairs_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor,
                  cap: int | None, seed: int, params: list[torch.nn.Parameter]) -> dict[str, Any]:
     """Train ``params`` on (image, description) pairs in the model's chat template; report held-out caption
     loss before/after and with each held-out image swapped for another's (:func:`heldout_caption_losses`)."""
-    from imax.model.compose import image_inputs
-
     template = caption_template(model, tokenizer)
-    max_len = int(model.config.text_config.max_position_embeddings)
 
     def batch(idx: list[int]) -> dict[str, Any]:
-        return {**_caption_batch(template, [train[i] for i in idx], max_len), **image_inputs(model, features[idx])}
+        return caption_batch(model, template, [train[i] for i in idx], features[idx])
 
-    before = heldout_caption_losses(model, template, held_features, held)["right"]
+    before = heldout_caption_losses(model, template, held_features, held, shuffled=False)["right"]
     losses = _run(model, params, batch, len(train), cfg, epochs, lr, cap, seed)
     after = heldout_caption_losses(model, template, held_features, held)
     model.requires_grad_(False)
