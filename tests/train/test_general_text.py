@@ -7,11 +7,7 @@ import re
 
 from imax.train.general_text import general_text
 from imax.train.pretrain import audit_texts
-
-
-def _clean(text: str) -> bool:
-    a = audit_texts([text])
-    return not (a["task_tokens"] or a["task_instructions"] or a["answer_formats"])
+from imax.train.pretrain import is_clean as _clean
 
 
 def test_passages_pass_the_audit_and_teach_the_alphabet_tasks_answer_in():

@@ -1,5 +1,6 @@
-"""``fit_projector_to_features``: a data-dependent projector init that makes images tell apart after the
-language model's RMSNorm, whatever constant offset and scale the from-scratch tower's features carry."""
+"""The pretraining stages' image plumbing: ``fit_projector_to_features`` (a data-dependent projector init
+that makes images tell apart after the language model's RMSNorm, whatever constant offset and scale the
+from-scratch tower's features carry) and ``heldout_caption_losses`` (right vs deranged image pairing)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ the losses (language: held-out perplexity before/after; alignment and captioning
 the right image vs a shuffled one) and linear probes of the tower against its random initialisation
 (:mod:`imax.train.probe`: findings AUROC, CTR/CPAR R², heart/lung box IoU on held-out pool patients).
 
-Stages 2 and 3 live in :mod:`imax.train.pretrain_stages`; this module holds the pool, the audit, the
+Stages 2-4 live in :mod:`imax.train.pretrain_stages`; this module holds the pool, the audit, the
 cache and the orchestration.
 
 The result is cached in ``OUT/<config hash>/`` (``save_base`` layout + pretrain_report.json + config.yaml)
@@ -184,7 +184,7 @@ def make_pool(cfg: PretrainConfig, root: Path) -> Path:
     return root
 
 
-def _is_clean(text: str) -> bool:
+def is_clean(text: str) -> bool:
     """True when ``text`` holds no task token, task instruction or task answer format."""
     a = audit_texts([text])
     return not (a["task_tokens"] or a["task_instructions"] or a["answer_formats"])
@@ -295,7 +295,7 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
     data = stage_data(pool, cfg.heldout_fraction, cfg.seed)
     held = data["held"]
     chars = cfg.general_text_chars if cfg.general_text_chars is not None else preset["general_text_chars"]
-    general = general_text(chars, _is_clean)
+    general = general_text(chars, is_clean)
     audit = audit_texts(data["train_texts"] + data["held_texts"] + general)
     if audit["task_tokens"] or audit["task_instructions"] or audit["answer_formats"]:
         raise ImaxError(f"pretraining texts of {pool} contain task data: {audit['violations'][:3]}")
@@ -396,4 +396,4 @@ def _pretrain_into(cfg: PretrainConfig, tmp: Path, say: Callable[[str], None]) -
 
 
 __all__ = ["ANSWER_FORMATS", "PRESETS", "align_stage", "audit_texts", "build_cached", "cache_key", "check_pool",
-           "instruction_patterns", "language_stage", "make_pool", "pretrain", "stage_data"]
+           "instruction_patterns", "is_clean", "language_stage", "make_pool", "pretrain", "stage_data"]

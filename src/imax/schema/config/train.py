@@ -142,7 +142,7 @@ class PretrainConfig:
     lm_lr: float = 2e-3
     """Peak learning rate of the language stage."""
     general_text_chars: int | None = None
-    """Characters of general-language text (the Python reference's prose, audit-filtered) the language stage
+    """Characters of general-language text (half the Python reference's prose, half the standard library's source, audit-filtered) the language stage
     reads beside the descriptions, so the base knows digits, punctuation and brackets as an LLM does
     (None: the preset's; 0: descriptions only)."""
     align_epochs: float | None = None
