@@ -96,11 +96,38 @@ def test_projector_lr_puts_the_projector_in_groups_of_its_own(run):
     by_id = dict(zip([id(p) for g in optimizer.param_groups for p in g["params"]], names, strict=True))
     for group in optimizer.param_groups:
         projector = {"multi_modal_projector" in by_id[id(p)] for p in group["params"]}
-        assert projector <= ({True} if group["lr_scale"] != 1.0 else {False})  # LoRA has no no-decay params
-    assert [g["lr_scale"] for g in optimizer.param_groups] == pytest.approx([1.0, 1.0, 0.1, 0.1])
+        assert projector <= ({True} if group["peak_lr"] == 1e-4 else {False})  # LoRA has no no-decay params
+    assert [g["peak_lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
     assert any("multi_modal_projector" in n for n in names) and len(names) == len(set(names))
     same, _ = build_optimizer(model, replace(cfg, projector_lr=None))
-    assert len(same.param_groups) == 2 and all(g["lr_scale"] == 1.0 for g in same.param_groups)
+    assert len(same.param_groups) == 2 and all(g["peak_lr"] == cfg.lr for g in same.param_groups)
+
+
+def test_the_loop_runs_the_projector_on_its_own_peak(run, tmp_path):
+    from dataclasses import replace
+
+    from imax.train.checkpoint import read_json
+
+    cfg, _ = run
+    short = replace(cfg, out=tmp_path / "p", epochs=None, max_steps=4, save_every_steps=0, fisher_fractions=(),
+                    lr=1e-2, projector_lr=0.0, warmup_ratio=0.0, min_lr_ratio=0.5)
+    train(short)
+    groups = read_json(tmp_path / "p" / "checkpoints" / "final" / "optimizer.json")["param_groups"]
+    # the last step's rate: LoRA groups at the cosine's floor (half of 1e-2), the projector's at half of 0
+    assert [g["peak_lr"] for g in groups] == [1e-2, 1e-2, 0.0, 0.0]
+    assert groups[0]["lr"] == pytest.approx(5e-3) and groups[2]["lr"] == groups[3]["lr"] == 0.0
+
+
+@pytest.mark.parametrize("rates", [{"lr": -1e-3}, {"projector_lr": -1e-4}, {"lr": float("nan")}])
+def test_bad_learning_rates_are_one_line_errors(run, tmp_path, rates):
+    from dataclasses import replace
+
+    from imax.schema.errors import ImaxError
+
+    cfg, _ = run
+    with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=") as err:
+        train(replace(cfg, out=tmp_path / "bad", **rates))
+    assert "\n" not in str(err.value) and not (tmp_path / "bad").exists()
 
 
 def test_token_losses_match_the_model_loss(run):

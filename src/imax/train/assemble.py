@@ -22,22 +22,21 @@ from imax.train import checkpoint as ckpt
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
     """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms);
-    the projector's groups peak at ``cfg.projector_lr`` (each group's ``lr_scale`` times the schedule's lr).
+    each group's ``peak_lr`` is where the schedule peaks for it: ``cfg.projector_lr`` for the projector's.
 
     Returns the optimizer and the parameter names in the optimizer's index order (saved with its state).
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    scale = 1.0 if cfg.projector_lr is None else cfg.projector_lr / cfg.lr
     # one rate: the two groups over every parameter; two rates: the projector's parameters in groups of their own
-    parts = ([named] if scale == 1.0 else
-             [[(n, p) for n, p in named if "multi_modal_projector" not in n],
-              [(n, p) for n, p in named if "multi_modal_projector" in n]])
+    parts = ([(cfg.lr, named)] if cfg.projector_lr is None or cfg.projector_lr == cfg.lr else
+             [(cfg.lr, [(n, p) for n, p in named if "multi_modal_projector" not in n]),
+              (cfg.projector_lr, [(n, p) for n, p in named if "multi_modal_projector" in n])])
     groups, order = [], []
-    for i, part in enumerate(parts):
+    for peak, part in parts:
         for decays in (True, False):
             sel = [(n, p) for n, p in part if (p.dim() >= 2) == decays]
             groups.append({"params": [p for _, p in sel], "weight_decay": cfg.weight_decay if decays else 0.0,
-                           "lr_scale": scale if i == 1 else 1.0})
+                           "peak_lr": peak})
             order += [n for n, _ in sel]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=False)
     return optimizer, order

@@ -126,6 +126,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     device = accelerator.device
     cfg.out = Path(cfg.out)
+    if not cfg.lr >= 0 or (cfg.projector_lr is not None and not cfg.projector_lr >= 0):
+        # before any loading: a negative rate would train uphill without a word (AdamW only checks the default)
+        raise ImaxError(f"learning rates must be >= 0: got lr={cfg.lr}, projector_lr={cfg.projector_lr}")
     manifest_path = Path(cfg.data) / "manifest.json"
     if not manifest_path.is_file():
         raise MissingPathError(f"{cfg.data}: not a built dataset (no manifest.json); run `imax build` first")
@@ -252,8 +255,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     for step in range(start_step, total):
         lr = lr_at(step, lr=cfg.lr, total=total, warmup=warmup, min_lr=cfg.lr * cfg.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
+        for group in optimizer.param_groups:  # the same schedule, each group from its own peak
+            peak = group.get("peak_lr", cfg.lr)  # checkpoints from before per-group peaks: one rate
+            group["lr"] = lr if peak == cfg.lr else lr_at(step, lr=peak, total=total, warmup=warmup,
+                                                           min_lr=peak * cfg.min_lr_ratio)
 
         # Fetch the whole step first: the loss denominator is the answer-token count of all its micro-batches.
         micro = [next(batches) for _ in range(cfg.grad_accum)]
