@@ -26,7 +26,7 @@ ARMS = ("imax", "dmax")
 
 
 def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps: int, seed: int,
-              projector_lr: float | None = None) -> dict[str, Any]:
+              projector_lr: float | None = None, loss_average: str | None = None) -> dict[str, Any]:
     """Train both arms with one recipe and score them on the val split beside their trivial baselines.
 
     The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
@@ -38,12 +38,15 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
     from imax.train import train
 
     cfg = ExperimentConfig(out=work, preset=preset, base=base, lr=lr, steps=steps, projector_lr=projector_lr,
+                           loss_average=loss_average,
                            fisher=False)
     plan = make_plan(cfg)
     out: dict[str, Any] = {"lr": lr, "projector_lr": cfg.resolved("projector_lr"), "steps": steps,
+                           "loss_average": cfg.resolved("loss_average"),
                            "batch_size": cfg.resolved("batch_size"), "arms": {}}
     for arm in ARMS:
-        run = work / (f"{arm}-lr{lr:g}-s{steps}" + (f"-p{projector_lr:g}" if projector_lr is not None else ""))
+        run = work / (f"{arm}-lr{lr:g}-s{steps}" + (f"-p{projector_lr:g}" if projector_lr is not None else "")
+                      + f"-{cfg.resolved('loss_average')}")
         t0 = time.perf_counter()
         if not (run / "checkpoints" / "final").is_dir():
             train(train_config(cfg, plan, base, data / arm, run, seed))
@@ -79,6 +82,8 @@ def main() -> None:
     ap.add_argument("--lrs", default="5e-4,1e-3,2e-3")
     ap.add_argument("--steps", default="300", help="comma-separated step budgets")
     ap.add_argument("--projector-lr", type=float, default=None, help="projector peak lr (default: the preset's)")
+    ap.add_argument("--loss-average", choices=("token", "sample"), default=None,
+                    help="how answer-token losses are averaged (default: the preset's)")
     ap.add_argument("--preset", default="quick", help="experiment preset whose recipe the candidates vary")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/recipe"))
@@ -91,7 +96,7 @@ def main() -> None:
     for steps in [int(s) for s in args.steps.split(",")]:
         for lr in [float(x) for x in args.lrs.split(",")]:
             results["candidates"].append(candidate(args.data, args.base, args.work, args.preset, lr, steps,
-                                                   args.seed, args.projector_lr))
+                                                   args.seed, args.projector_lr, args.loss_average))
             best = max(results["candidates"], key=lambda c: c["criterion"])
             results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
             args.out.parent.mkdir(parents=True, exist_ok=True)

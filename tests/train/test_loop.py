@@ -160,3 +160,32 @@ def test_init_from_starts_where_a_run_ended(run, tiny_data, tmp_path):
     before = load_file(str(source / "trainable.safetensors"))
     after = load_file(str(result.final / "trainable.safetensors"))
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_loss_average_weighs_tokens_or_samples():
+    from imax.train.step import IGNORE, loss_units, weighted_sum
+
+    # row 0: three answer tokens of loss 1; row 1: one answer token of loss 4; row 2: no answer token
+    losses, rows = torch.tensor([1.0, 1.0, 1.0, 4.0]), torch.tensor([0, 0, 0, 1])
+    labels = torch.full((3, 6), IGNORE)
+    labels[0, 2:5] = 7
+    labels[1, 5] = 7
+    assert loss_units(labels, "token") == 4 and loss_units(labels, "sample") == 2
+    assert float(weighted_sum(losses, rows, "token")) / 4 == pytest.approx(7 / 4)
+    assert float(weighted_sum(losses, rows, "sample")) / 2 == pytest.approx((1.0 + 4.0) / 2)
+    with pytest.raises(ValueError, match="loss_average"):
+        weighted_sum(losses, rows, "entry")
+
+
+def test_sample_average_trains_a_different_model(run, tmp_path):
+    from dataclasses import replace
+
+    cfg, _ = run
+    kw = {"epochs": None, "max_steps": 3, "save_every_steps": 0, "fisher_fractions": ()}
+    token = train(replace(cfg, out=tmp_path / "t", loss_average="token", **kw))
+    sample = train(replace(cfg, out=tmp_path / "s", loss_average="sample", **kw))
+    # step 1's logged loss (the token mean, logged every step here) comes before any update: the same
+    assert token.losses[0] == pytest.approx(sample.losses[0])
+    a = load_file(token.final / "adapter" / "adapter_model.safetensors")
+    b = load_file(sample.final / "adapter" / "adapter_model.safetensors")
+    assert any(not torch.equal(a[k], b[k]) for k in a)

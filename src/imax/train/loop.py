@@ -94,7 +94,16 @@ from imax.train.bookkeeping import (
 from imax.train.logging import RunLogger
 from imax.train.sampler import StreamSampler, budget_conflict, total_steps
 from imax.train.schedule import lr_at, warmup_steps
-from imax.train.step import IGNORE, answer_losses, answer_positions, evaluate_loss, per_row_sums, token_losses
+from imax.train.step import (
+    IGNORE,
+    answer_losses,
+    answer_positions,
+    evaluate_loss,
+    loss_units,
+    per_row_sums,
+    token_losses,
+    weighted_sum,
+)
 
 
 @dataclass
@@ -262,7 +271,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
         # Fetch the whole step first: the loss denominator is the answer-token count of all its micro-batches.
         micro = [next(batches) for _ in range(cfg.grad_accum)]
-        n_local = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+        n_local = sum(int(loss_units(b["labels"], cfg.loss_average)) for b in micro)
         n_global = accelerator.reduce(torch.tensor(n_local, device=device, dtype=torch.float64), "sum")
         denom = float(n_global.clamp(min=1))
 
@@ -277,7 +286,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 features = vision_cache.lookup(batch["image"]) if vision_cache is not None else None
                 tok, rows = answer_losses(model, batch, accelerator.autocast, features)
                 # * world: DDP averages gradients over ranks; we want the sum over ranks / global tokens.
-                accelerator.backward(tok.sum() * world / denom)
+                accelerator.backward(weighted_sum(tok, rows, cfg.loss_average) * world / denom)
             with torch.no_grad():  # logging statistics, from the same forward
                 per_sample, counts = per_row_sums(tok, rows, len(batch["task"]))
                 stats.add(per_sample, counts, batch["attention_mask"], batch["task"])

@@ -77,6 +77,24 @@ def answer_losses(
     return F.cross_entropy(logits.float(), targets, reduction="none"), rows
 
 
+def loss_units(labels: torch.Tensor, average: str) -> int:
+    """What a step's loss is divided by, for this micro-batch's ``labels`` (B, L): its answer tokens
+    ("token") or its rows with at least one answer token ("sample"); see ``TrainConfig.loss_average``."""
+    answer = labels[:, 1:] != IGNORE
+    return int(answer.sum()) if average == "token" else int(answer.any(1).sum())
+
+
+def weighted_sum(losses: torch.Tensor, rows: torch.Tensor, average: str) -> torch.Tensor:
+    """The micro-batch's share of the step loss before dividing by the step's :func:`loss_units`: the sum of
+    its answer-token ``losses`` (N,) ("token"), or of each row's mean over its own tokens ("sample")."""
+    if average == "token":
+        return losses.sum()
+    if average != "sample":
+        raise ValueError(f"loss_average must be 'token' or 'sample', not {average!r}")
+    counts = torch.bincount(rows)  # (B,) answer tokens per row; rows is row-major, every index < B
+    return (losses / counts[rows].to(losses.dtype)).sum()
+
+
 def per_row_sums(losses: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per batch row: the sum of its answer-token losses and its answer-token count, both float64
     ``(n_rows,)``, from :func:`answer_losses`' ``(losses, rows)``."""

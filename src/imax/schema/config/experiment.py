@@ -24,6 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "lr": 2e-4,
         "projector_lr": 2e-5,
+        "loss_average": "sample",
         "test_fraction": 0.10,
         "eval_images": 12,
         "fisher_probe": 16,
@@ -44,6 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe.json)
         "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
+        "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -61,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "lr": 2e-4,
         "projector_lr": 2e-5,
+        "loss_average": "token",  # LLaVA's recipe at the study's scale
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
@@ -101,6 +104,10 @@ class ExperimentConfig:
     projector_lr: float | None = None
     """Peak learning rate of the projector in every fine-tuning run (None: preset; LLaVA's LoRA recipe trains
     the projector at a tenth of the LoRA rate)."""
+    loss_average: Literal["token", "sample"] | None = None
+    """How every fine-tuning run averages its answer-token losses (None: preset; see
+    ``TrainConfig.loss_average``): "token" weighs an entry by its answer length, "sample" weighs every entry
+    the same."""
     test_fraction: float | None = None
     """Fraction of patients in the shared test split (None: preset)."""
     eval_images: int | None = None

@@ -67,6 +67,11 @@ class TrainConfig:
     ``lr``); None: ``lr``. It follows the same warm-up and decay. A projector aligned in pretraining is
     rewritten at the LoRA rate: at lr 4e-3 the tiny base's projector weights moved by 150 % of their norm
     in 300 steps, scrambling the image features the language model is learning to read."""
+    loss_average: Literal["token", "sample"] = "token"
+    """How a step's answer-token losses are averaged. "token": every answer token of the step weighs the
+    same (LLaVA's and the HF Trainer's mean), so an entry weighs as many answer tokens as it has and a
+    report of ~100 tokens outweighs a one-word VQA answer a hundredfold. "sample": each entry's mean over
+    its own answer tokens, averaged over the step's entries, so every entry weighs the same."""
     min_lr_ratio: float = 0.0
     """Final learning rate as a fraction of ``lr`` at the end of the cosine decay."""
     weight_decay: float = 0.0
