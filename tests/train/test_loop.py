@@ -189,3 +189,25 @@ def test_sample_average_trains_a_different_model(run, tmp_path):
     a = load_file(token.final / "adapter" / "adapter_model.safetensors")
     b = load_file(sample.final / "adapter" / "adapter_model.safetensors")
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tasks_trains_on_those_tasks_only(run, tmp_path):
+    from dataclasses import replace
+
+    cfg, _ = run
+    one = replace(cfg, out=tmp_path / "one", tasks=("calculation",), epochs=None, max_steps=3, save_every_steps=0,
+                  fisher_fractions=())
+    train(one)
+    logged = [r["task_loss"] for r in read_log(tmp_path / "one") if "task_loss" in r]
+    assert logged and all(set(t) == {"calculation"} for t in logged)
+
+
+@pytest.mark.parametrize(("tasks", "says"), [(("calculus",), "unknown task"), (("rec",), "entries.parquet")])
+def test_tasks_that_cannot_be_trained_are_one_line_errors(run, tmp_path, tasks, says):
+    from dataclasses import replace
+
+    from imax.schema.errors import ImaxError
+
+    cfg, _ = run
+    with pytest.raises(ImaxError, match=says):
+        train(replace(cfg, out=tmp_path / "x", tasks=tasks, max_steps=1))

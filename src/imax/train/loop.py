@@ -56,7 +56,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.utils.data import DataLoader
 
-from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
+from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries, only_tasks
 from imax.model import (
     apply_lora,
     check_lora_targets,
@@ -149,8 +149,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         cfg.out.mkdir(parents=True, exist_ok=True)
 
     # -- data: every rank reads the whole split; the sampler decides who takes what.
-    entries = load_entries(cfg.data, "train")
-    val_entries = load_entries(cfg.data, "val")[: cfg.eval_samples] if cfg.eval_every_steps else []
+    entries = only_tasks(load_entries(cfg.data, "train"), cfg.tasks, f"{cfg.data / 'entries.parquet'} (train)")
+    val_entries = (only_tasks(load_entries(cfg.data, "val"), cfg.tasks, "val", require=False)[: cfg.eval_samples]
+                   if cfg.eval_every_steps else [])
     n = len(entries)
     total = total_steps(n, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                         max_steps=cfg.max_steps)

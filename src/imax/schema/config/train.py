@@ -90,6 +90,9 @@ class TrainConfig:
     """Keep this many ``step-*`` checkpoints (named Fisher checkpoints are always kept)."""
     log_every_steps: int = 10
     """Log loss, per-task loss, lr, samples/s and tokens/s every N optimizer steps."""
+    tasks: tuple[str, ...] = ()
+    """Train only on these tasks' entries (empty: every task in the build), e.g. a single-task model beside
+    the multi-task ones; a task with no train entries in the build is an error."""
     eval_every_steps: int = 0
     """Validation loss every N optimizer steps (0: off)."""
     eval_samples: int = 256
