@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_preset": "quick",
         "steps": 300,
         "batch_size": 16,
-        "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe.json)
+        "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe*.json)
         "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
         "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
         "test_fraction": 0.20,
