@@ -3,7 +3,7 @@ template); images (the checkpoint's image processor, pad-to-square); collators.
 Imports only ``imax.schema`` (plus torch/transformers/PIL/pyarrow)."""
 
 from imax.data.collate import PromptCollator, TrainCollator, pad_batch
-from imax.data.dataset import EntryDataset, load_entries, only_tasks, read_data_root, read_entries
+from imax.data.dataset import EntryDataset, load_entries, read_data_root, read_entries
 from imax.data.images import (
     ImageCache,
     ImageSpec,
@@ -50,7 +50,6 @@ __all__ = [
     "load_entries",
     "load_image",
     "normalize",
-    "only_tasks",
     "pad_batch",
     "pad_to_square",
     "preprocess",

@@ -45,25 +45,6 @@ def load_entries(data_dir: Path, split: str) -> list[dict[str, Any]]:
     return read_entries(Path(data_dir) / "entries.parquet", split)
 
 
-def only_tasks(entries: list[dict[str, Any]], tasks: tuple[str, ...], where: str,
-               require: bool = True) -> list[dict[str, Any]]:
-    """The ``entries`` of ``tasks`` (all of them when empty), in order. A task name that is not registered
-    is an error, and so (``require``) is one with no entry in ``entries`` (``where`` names file and split)."""
-    if not tasks:
-        return entries
-    from imax.tasks import task_names
-
-    unknown = sorted(set(tasks) - set(task_names()))
-    if unknown:
-        raise ImaxError(f"unknown task(s) {unknown}; registered: {list(task_names())}")
-    present = {e["task"] for e in entries}
-    absent = [t for t in tasks if t not in present]
-    if absent and require:
-        raise ImaxError(f"{where}: no entries of task(s) {absent} (it has {sorted(present)})")
-    keep = set(tasks)
-    return [e for e in entries if e["task"] in keep]
-
-
 class EntryDataset(Dataset):
     """Map-style dataset over one split of entries.parquet; item i is the i-th row as a dict.
 

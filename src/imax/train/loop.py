@@ -56,7 +56,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.utils.data import DataLoader
 
-from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries, only_tasks
+from imax.data import ImageCache, ModelInterface, TrainCollator, load_entries
 from imax.model import (
     apply_lora,
     check_lora_targets,
@@ -125,6 +125,24 @@ class TrainResult:
 
 
 # ---- the loop ------------------------------------------------------------------------------------------
+def _only_tasks(entries: list[dict[str, Any]], tasks: tuple[str, ...], where: str,
+                require: bool = True) -> list[dict[str, Any]]:
+    """The ``entries`` of ``tasks`` (all of them when empty), in order (``TrainConfig.tasks``). A task name
+    that is not registered is an error, and so (``require``) is one with no entry in ``entries`` (``where``
+    names the file and split)."""
+    if not tasks:
+        return entries
+    unknown = sorted(set(tasks) - set(task_names()))
+    if unknown:
+        raise ImaxError(f"unknown task(s) {unknown}; registered: {list(task_names())}")
+    present = {e["task"] for e in entries}
+    absent = [t for t in tasks if t not in present]
+    if absent and require:
+        raise ImaxError(f"{where}: no entries of task(s) {absent} (it has {sorted(present)})")
+    keep = set(tasks)
+    return [e for e in entries if e["task"] in keep]
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Fine-tune ``cfg.base`` (or the tiny base) on ``cfg.data``'s train split; see the module docstring."""
     # find_unused_parameters only for a full fine-tune: CLIP's post_layernorm gets no gradient there (LLaVA
@@ -149,8 +167,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         cfg.out.mkdir(parents=True, exist_ok=True)
 
     # -- data: every rank reads the whole split; the sampler decides who takes what.
-    entries = only_tasks(load_entries(cfg.data, "train"), cfg.tasks, f"{cfg.data / 'entries.parquet'} (train)")
-    val_entries = (only_tasks(load_entries(cfg.data, "val"), cfg.tasks, "val", require=False)[: cfg.eval_samples]
+    entries = _only_tasks(load_entries(cfg.data, "train"), cfg.tasks, f"{cfg.data / 'entries.parquet'} (train)")
+    val_entries = (_only_tasks(load_entries(cfg.data, "val"), cfg.tasks, "val", require=False)[: cfg.eval_samples]
                    if cfg.eval_every_steps else [])
     n = len(entries)
     total = total_steps(n, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
