@@ -26,7 +26,8 @@ ARMS = ("imax", "dmax")
 
 
 def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps: int, seed: int,
-              projector_lr: float | None = None, loss_average: str | None = None) -> dict[str, Any]:
+              projector_lr: float | None = None, loss_average: str | None = None,
+              length_group: int | None = None) -> dict[str, Any]:
     """Train both arms with one recipe and score them on the val split beside their trivial baselines.
 
     The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
@@ -38,15 +39,16 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
     from imax.train import train
 
     cfg = ExperimentConfig(out=work, preset=preset, base=base, lr=lr, steps=steps, projector_lr=projector_lr,
-                           loss_average=loss_average,
+                           loss_average=loss_average, length_group=length_group,
                            fisher=False)
     plan = make_plan(cfg)
     out: dict[str, Any] = {"lr": lr, "projector_lr": cfg.resolved("projector_lr"), "steps": steps,
-                           "loss_average": cfg.resolved("loss_average"),
+                           "loss_average": cfg.resolved("loss_average"), "length_group": cfg.resolved("length_group"),
                            "batch_size": cfg.resolved("batch_size"), "arms": {}}
     for arm in ARMS:
         run = work / (f"{arm}-lr{lr:g}-s{steps}" + (f"-p{projector_lr:g}" if projector_lr is not None else "")
-                      + f"-{cfg.resolved('loss_average')}")
+                      + f"-{cfg.resolved('loss_average')}"
+                      + (f"-g{cfg.resolved('length_group')}" if cfg.resolved("length_group") > 1 else ""))
         t0 = time.perf_counter()
         if not (run / "checkpoints" / "final").is_dir():
             train(train_config(cfg, plan, base, data / arm, run, seed))
@@ -84,6 +86,8 @@ def main() -> None:
     ap.add_argument("--projector-lr", type=float, default=None, help="projector peak lr (default: the preset's)")
     ap.add_argument("--loss-average", choices=("token", "sample"), default=None,
                     help="how answer-token losses are averaged (default: the preset's)")
+    ap.add_argument("--length-group", type=int, default=None,
+                    help="micro-batches sorted together by length (default: the preset's; 1: off)")
     ap.add_argument("--preset", default="quick", help="experiment preset whose recipe the candidates vary")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/recipe"))
@@ -96,7 +100,8 @@ def main() -> None:
     for steps in [int(s) for s in args.steps.split(",")]:
         for lr in [float(x) for x in args.lrs.split(",")]:
             results["candidates"].append(candidate(args.data, args.base, args.work, args.preset, lr, steps,
-                                                   args.seed, args.projector_lr, args.loss_average))
+                                                   args.seed, args.projector_lr, args.loss_average,
+                                                   args.length_group))
             best = max(results["candidates"], key=lambda c: c["criterion"])
             results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -211,3 +211,23 @@ def test_tasks_that_cannot_be_trained_are_one_line_errors(run, tmp_path, tasks, 
     cfg, _ = run
     with pytest.raises(ImaxError, match=says):
         train(replace(cfg, out=tmp_path / "x", tasks=tasks, max_steps=1))
+
+
+def test_length_grouping_draws_batches_of_similar_length(run, tmp_path):
+    from dataclasses import replace
+
+    from imax.train.loop import entry_lengths
+    from imax.train.sampler import StreamSampler
+
+    cfg, _ = run
+    grouped = replace(cfg, out=tmp_path / "g", length_group=4, epochs=None, max_steps=4, save_every_steps=0,
+                      fisher_fractions=())
+    assert train(grouped).steps == 4
+    from imax.data import load_entries
+
+    entries = load_entries(cfg.data, "train")
+    lengths = entry_lengths(entries)
+    assert lengths.shape == (len(entries),) and lengths.min() > 0
+    kw = {"seed": cfg.seed, "batch_size": cfg.batch_size, "total_steps": 8}
+    spread = lambda s: sum(int(lengths[b].max() - lengths[b].min()) for b in s)  # noqa: E731
+    assert spread(StreamSampler(len(entries), **kw, lengths=lengths, group=4)) < spread(StreamSampler(len(entries), **kw))

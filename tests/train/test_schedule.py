@@ -46,6 +46,32 @@ def test_sampler_shards_the_same_global_batch_and_mixes_epochs():
         StreamSampler(10, seed=0, batch_size=3, total_steps=1, world=2)
 
 
+
+def test_length_grouping_sorts_each_megabatch_and_keeps_its_entries():
+    from itertools import pairwise
+
+    import numpy as np
+
+    lengths = np.random.default_rng(0).integers(5, 200, size=50)
+    kw = {"seed": 3, "batch_size": 4, "grad_accum": 2, "total_steps": 6}
+    plain = StreamSampler(50, **kw)
+    grouped = StreamSampler(50, **kw, lengths=lengths, group=4)
+    a, b = list(plain), list(grouped)
+    for m in range(len(a) // 4):  # every 4 micro-batches: the same entries, now in length order
+        mega_a, mega_b = a[4 * m : 4 * m + 4], b[4 * m : 4 * m + 4]
+        assert sorted(i for x in mega_a for i in x) == sorted(i for x in mega_b for i in x)
+        spans = sorted((min(lengths[x]), max(lengths[x])) for x in mega_b)
+        assert all(hi <= lo for (_, hi), (lo, _) in pairwise(spans))  # batches don't overlap
+    assert b != a and [sorted(x) for x in b] != [sorted(x) for x in a]
+    padded = lambda batches: sum(len(x) * max(lengths[x]) for x in batches)  # noqa: E731
+    assert padded(b) < 0.8 * padded(a)  # less padding: each batch runs at its own longest entry
+    ranks = [StreamSampler(50, **kw, rank=r, world=2, lengths=lengths, group=4) for r in (0, 1)]
+    assert [x + y for x, y in zip(*ranks, strict=True)] == b  # ranks split the same global batches
+    resumed = StreamSampler(50, **{**kw, "start_step": 3}, lengths=lengths, group=4)
+    assert list(resumed) == b[6:]  # still a function of the step alone
+    with pytest.raises(ValueError, match="one length per entry"):
+        StreamSampler(50, **kw, group=4)
+
 def test_fisher_steps_never_collapse_named_checkpoints():
     from imax.train.loop import fisher_steps
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
@@ -125,6 +126,12 @@ class TrainResult:
 
 
 # ---- the loop ------------------------------------------------------------------------------------------
+def entry_lengths(entries: list[dict[str, Any]]) -> np.ndarray:
+    """(N,) characters of each entry's instruction + response: what its tokenised length grows with (the
+    image tokens are the same for every entry), for :class:`StreamSampler`'s length grouping."""
+    return np.array([len(e["instruction"]) + len(e["response"]) for e in entries], dtype=np.int64)
+
+
 def _only_tasks(entries: list[dict[str, Any]], tasks: tuple[str, ...], where: str,
                 require: bool = True) -> list[dict[str, Any]]:
     """The ``entries`` of ``tasks`` (all of them when empty), in order (``TrainConfig.tasks``). A task name
@@ -240,7 +247,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     # Seven tasks share an image: decode + resize each image once per process.
     collator = TrainCollator(interface, manifest["data_root"], cfg.max_length, cache=ImageCache())
     sampler = StreamSampler(n, seed=cfg.seed, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
-                            total_steps=total, start_step=start_step, rank=rank, world=world)
+                            total_steps=total, start_step=start_step, rank=rank, world=world,
+                            lengths=entry_lengths(entries), group=cfg.length_group)
     # A private generator: creating the iterator must not draw from the global torch RNG (dropout).
     loader = DataLoader(entries, batch_sampler=sampler, collate_fn=collator, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(cfg.seed))

@@ -8,6 +8,13 @@ the last batch of an epoch continues into the next permutation.
 
 Each micro-batch is a slice of the stream, and rank ``r`` of ``world`` takes the ``r``-th contiguous
 ``batch_size / world`` part of it: the global batch is identical for any world size.
+
+Length grouping (``group`` > 1, with per-entry ``lengths``): each run of ``group`` consecutive micro-batches
+of the stream (a "megabatch") is sorted by entry length, cut into ``group`` micro-batches again, and
+those are drawn in a seeded order, as LLaVA's ``group_by_modality_length``. The same entries are drawn
+in the same megabatches; a batch now holds entries of similar length, so a padded batch of one-word
+answers no longer runs at the length of the report beside them. Still a function of the step alone
+(resume and any world size see the same batches).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ class StreamSampler:
         start_step: int = 0,
         rank: int = 0,
         world: int = 1,
+        lengths: np.ndarray | None = None,
+        group: int = 1,
     ) -> None:
         if n <= 0:
             raise ValueError("StreamSampler: the split has no entries")
@@ -38,6 +47,10 @@ class StreamSampler:
             raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
         self.n, self.seed, self.batch_size, self.grad_accum = n, seed, batch_size, grad_accum
         self.total_steps, self.start_step, self.rank, self.world = total_steps, start_step, rank, world
+        if group > 1 and (lengths is None or len(lengths) != n):
+            raise ValueError(f"length grouping needs one length per entry ({n}), got "
+                             f"{'none' if lengths is None else len(lengths)}")
+        self.lengths, self.group = lengths, max(1, group)
         self._perm: tuple[int, np.ndarray] | None = None
 
     def permutation(self, epoch: int) -> np.ndarray:
@@ -56,8 +69,16 @@ class StreamSampler:
     def micro_batch(self, step: int, micro: int) -> list[int]:
         """This rank's indices of micro-batch ``micro`` of optimizer step ``step``."""
         per_rank = self.batch_size // self.world
-        start = (step * self.grad_accum + micro) * self.batch_size + self.rank * per_rank
-        return self.indices(start, per_rank)
+        k = step * self.grad_accum + micro  # the k-th global micro-batch of the run
+        if self.group == 1:
+            return self.indices(k * self.batch_size + self.rank * per_rank, per_rank)
+        mega, slot = divmod(k, self.group)
+        chunk = int(np.random.default_rng([self.seed, 1, mega]).permutation(self.group)[slot])
+        members = np.asarray(self.indices(mega * self.group * self.batch_size, self.group * self.batch_size))
+        assert self.lengths is not None
+        ordered = members[np.argsort(self.lengths[members], kind="stable")]  # ties keep stream order
+        start = chunk * self.batch_size + self.rank * per_rank
+        return [int(i) for i in ordered[start : start + per_rank]]
 
     def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start_step, self.total_steps):

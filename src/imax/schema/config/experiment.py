@@ -25,6 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 2e-4,
         "projector_lr": 2e-5,
         "loss_average": "sample",
+        "length_group": 1,
         "test_fraction": 0.10,
         "eval_images": 12,
         "fisher_probe": 16,
@@ -46,6 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe*.json)
         "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
         "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
+        "length_group": 8,  # LLaVA's group_by_modality_length: batches of similar length, less padding
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -64,6 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 2e-4,
         "projector_lr": 2e-5,
         "loss_average": "token",  # LLaVA's recipe at the study's scale
+        "length_group": 8,
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
@@ -108,6 +111,9 @@ class ExperimentConfig:
     """How every fine-tuning run averages its answer-token losses (None: preset; see
     ``TrainConfig.loss_average``): "token" weighs an entry by its answer length, "sample" weighs every entry
     the same."""
+    length_group: int | None = None
+    """Micro-batches sorted together by entry length in every fine-tuning run (None: preset; 1: off; see
+    ``TrainConfig.length_group``)."""
     test_fraction: float | None = None
     """Fraction of patients in the shared test split (None: preset)."""
     eval_images: int | None = None
