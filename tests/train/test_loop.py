@@ -118,14 +118,15 @@ def test_the_loop_runs_the_projector_on_its_own_peak(run, tmp_path):
     assert groups[0]["lr"] == pytest.approx(5e-3) and groups[2]["lr"] == groups[3]["lr"] == 0.0
 
 
-@pytest.mark.parametrize("rates", [{"lr": -1e-3}, {"projector_lr": -1e-4}, {"lr": float("nan")}])
+@pytest.mark.parametrize("rates", [{"lr": -1e-3}, {"projector_lr": -1e-4}, {"lr": float("nan")},
+                                   {"lora_plus_ratio": 0.0}, {"lora_plus_ratio": float("nan")}])
 def test_bad_learning_rates_are_one_line_errors(run, tmp_path, rates):
     from dataclasses import replace
 
     from imax.schema.errors import ImaxError
 
     cfg, _ = run
-    with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=") as err:
+    with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=|lora_plus_ratio must be > 0") as err:
         train(replace(cfg, out=tmp_path / "bad", **rates))
     assert "\n" not in str(err.value) and not (tmp_path / "bad").exists()
 
@@ -231,3 +232,19 @@ def test_length_grouping_draws_batches_of_similar_length(run, tmp_path):
     kw = {"seed": cfg.seed, "batch_size": cfg.batch_size, "total_steps": 8}
     spread = lambda s: sum(int(lengths[b].max() - lengths[b].min()) for b in s)  # noqa: E731
     assert spread(StreamSampler(len(entries), **kw, lengths=lengths, group=4)) < spread(StreamSampler(len(entries), **kw))
+
+
+def test_lora_plus_puts_the_b_matrices_on_their_own_rate(run):
+    from dataclasses import replace
+
+    from imax.model import apply_lora, load_base
+
+    cfg, _ = run
+    model, _ = load_base(cfg.out / "base")
+    model = apply_lora(model, cfg.model.lora)
+    optimizer, names = build_optimizer(model, replace(cfg, lr=1e-3, projector_lr=1e-4, lora_plus_ratio=16.0))
+    by_id = dict(zip([id(p) for g in optimizer.param_groups for p in g["params"]], names, strict=True))
+    peak_of = {by_id[id(p)]: g["peak_lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert {n for n, r in peak_of.items() if r == pytest.approx(16e-3)} == {n for n in names if ".lora_B." in n}
+    assert {n for n, r in peak_of.items() if r == 1e-4} == {n for n in names if "multi_modal_projector" in n}
+    assert all(r == 1e-3 for n, r in peak_of.items() if ".lora_A." in n) and any(".lora_A." in n for n in names)

@@ -22,15 +22,23 @@ from imax.train import checkpoint as ckpt
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.AdamW, list[str]]:
     """AdamW over the trainable parameters; weight decay on matrices only (as nanoGPT: not on biases/norms);
-    each group's ``peak_lr`` is where the schedule peaks for it: ``cfg.projector_lr`` for the projector's.
+    each group's ``peak_lr`` is where the schedule peaks for it: ``cfg.projector_lr`` for the projector's,
+    ``cfg.lr * cfg.lora_plus_ratio`` for the LoRA B matrices' (LoRA+), ``cfg.lr`` for the rest.
 
     Returns the optimizer and the parameter names in the optimizer's index order (saved with its state).
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    # one rate: the two groups over every parameter; two rates: the projector's parameters in groups of their own
-    parts = ([(cfg.lr, named)] if cfg.projector_lr is None or cfg.projector_lr == cfg.lr else
-             [(cfg.lr, [(n, p) for n, p in named if "multi_modal_projector" not in n]),
-              (cfg.projector_lr, [(n, p) for n, p in named if "multi_modal_projector" in n])])
+
+    def rate(name: str) -> float:
+        if "multi_modal_projector" in name and cfg.projector_lr is not None:
+            return cfg.projector_lr
+        if ".lora_B." in name and cfg.lora_plus_ratio is not None:
+            return cfg.lr * cfg.lora_plus_ratio
+        return cfg.lr
+
+    # one rate: the two groups over every parameter; more rates: each rate's parameters in groups of their own
+    peaks = list(dict.fromkeys([cfg.lr] + [rate(n) for n, _ in named]))
+    parts = [(peak, [(n, p) for n, p in named if rate(n) == peak]) for peak in peaks]
     groups, order = [], []
     for peak, part in parts:
         for decays in (True, False):

@@ -163,6 +163,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if not cfg.lr >= 0 or (cfg.projector_lr is not None and not cfg.projector_lr >= 0):
         # before any loading: a negative rate would train uphill without a word (AdamW only checks the default)
         raise ImaxError(f"learning rates must be >= 0: got lr={cfg.lr}, projector_lr={cfg.projector_lr}")
+    if cfg.lora_plus_ratio is not None and not cfg.lora_plus_ratio > 0:
+        raise ImaxError(f"lora_plus_ratio must be > 0 (or None for one rate): got {cfg.lora_plus_ratio}")
     manifest_path = Path(cfg.data) / "manifest.json"
     if not manifest_path.is_file():
         raise MissingPathError(f"{cfg.data}: not a built dataset (no manifest.json); run `imax build` first")

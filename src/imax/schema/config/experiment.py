@@ -24,6 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "lr": 2e-4,
         "projector_lr": 2e-5,
+        "lora_plus_ratio": None,
         "loss_average": "sample",
         "length_group": 1,
         "test_fraction": 0.10,
@@ -46,6 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "lr": 4e-3,  # chosen on val by the trivial-baseline gap over both arms (benchmarks/results/recipe*.json)
         "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
+        "lora_plus_ratio": None,
         "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
         "length_group": 8,  # LLaVA's group_by_modality_length: batches of similar length, less padding
         "test_fraction": 0.20,
@@ -65,6 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "lr": 2e-4,
         "projector_lr": 2e-5,
+        "lora_plus_ratio": None,
         "loss_average": "token",  # LLaVA's recipe at the study's scale
         "length_group": 8,
         "test_fraction": 0.10,
@@ -107,6 +110,9 @@ class ExperimentConfig:
     projector_lr: float | None = None
     """Peak learning rate of the projector in every fine-tuning run (None: preset; LLaVA's LoRA recipe trains
     the projector at a tenth of the LoRA rate)."""
+    lora_plus_ratio: float | None = None
+    """LoRA+ rate ratio of the LoRA B matrices in every fine-tuning run (None: preset's, which is None: one
+    rate; see ``TrainConfig.lora_plus_ratio``)."""
     loss_average: Literal["token", "sample"] | None = None
     """How every fine-tuning run averages its answer-token losses (None: preset; see
     ``TrainConfig.loss_average``): "token" weighs an entry by its answer length, "sample" weighs every entry

@@ -73,6 +73,10 @@ class TrainConfig:
     ``lr``); None: ``lr``. It follows the same warm-up and decay. A projector aligned in pretraining is
     rewritten at the LoRA rate: at lr 4e-3 the tiny base's projector weights moved by 150 % of their norm
     in 300 steps, scrambling the image features the language model is learning to read."""
+    lora_plus_ratio: float | None = None
+    """LoRA+ (Hayou et al., 2024): the B matrix of every LoRA adapter learns at ``lr`` × this ratio (they
+    suggest 16), A at ``lr``. With one rate for both, B (initialised at 0) learns features slowly in a wide
+    layer; None or 1: one rate."""
     loss_average: Literal["token", "sample"] = "token"
     """How a step's answer-token losses are averaged. "token": every answer token of the step weighs the
     same (LLaVA's and the HF Trainer's mean), so an entry weighs as many answer tokens as it has and a
