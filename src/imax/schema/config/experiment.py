@@ -49,7 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "projector_lr": 4e-4,  # a tenth of lr, as LLaVA's LoRA recipe (mm_projector_lr 2e-5 beside lr 2e-4)
         "lora_plus_ratio": None,
         "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
-        "length_group": 8,  # LLaVA's group_by_modality_length: batches of similar length, less padding
+        "length_group": 1,  # grouping by length (8) cut padding 1.15x but lost on val: recipe-loss-average.json
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -69,7 +69,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "projector_lr": 2e-5,
         "lora_plus_ratio": None,
         "loss_average": "token",  # LLaVA's recipe at the study's scale
-        "length_group": 8,
+        "length_group": 1,
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
