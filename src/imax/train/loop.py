@@ -34,6 +34,8 @@ world / total_tokens``; DDP averages gradients over ``world`` ranks, which leave
 of the global token mean. (A per-rank mean averaged over ranks would weight a rank's tokens by how many
 answer tokens the OTHER rank happened to get.) Per-rank batches are contiguous slices of one global
 micro-batch (see :mod:`imax.train.sampler`), so the data of every step is the same for any world size.
+With ``loss_average="sample"`` the same holds with entries for tokens: each entry contributes the mean
+of its own answer-token losses, and the units counted across ranks are the entries that have an answer.
 
 The pieces live by job: :mod:`imax.train.assemble` (base, optimizer, sharding), :mod:`imax.train.step`
 (answer-token losses) and :mod:`imax.train.bookkeeping` (interval counters, checkpoints, artifacts); this
@@ -298,7 +300,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             group["lr"] = lr if peak == cfg.lr else lr_at(step, lr=peak, total=total, warmup=warmup,
                                                            min_lr=peak * cfg.min_lr_ratio)
 
-        # Fetch the whole step first: the loss denominator is the answer-token count of all its micro-batches.
+        # Fetch the whole step first: the loss denominator counts the answer tokens (or answered entries, with
+        # loss_average "sample") of all its micro-batches.
         micro = [next(batches) for _ in range(cfg.grad_accum)]
         n_local = sum(int(loss_units(b["labels"], cfg.loss_average)) for b in micro)
         n_global = accelerator.reduce(torch.tensor(n_local, device=device, dtype=torch.float64), "sum")
