@@ -60,7 +60,7 @@ class TrainConfig:
     """Group by length: sort each run of this many consecutive micro-batches of the shuffled stream by
     entry length (instruction + response characters), cut it into micro-batches again and draw those in a
     seeded order, as LLaVA's ``group_by_modality_length`` (1: off). A micro-batch is padded to its longest
-    entry, so mixing a ~100-token report with one-word answers pads most of the batch; grouping cuts that
+    entry, so mixing a ~44-token report with one-word answers pads most of the batch; grouping cuts that
     padding, and the steps it saves can buy more steps. Same entries, same megabatches, same seed. On the
     quick phantom it cut padding from 1.27x to 1.07x the real tokens but lost on val (a batch of one answer
     length is a batch of one or two tasks): benchmarks/results/recipe-loss-average.json."""
@@ -81,9 +81,10 @@ class TrainConfig:
     layer; None or 1: one rate."""
     loss_average: Literal["token", "sample"] = "token"
     """How a step's answer-token losses are averaged. "token": every answer token of the step weighs the
-    same (LLaVA's and the HF Trainer's mean), so an entry weighs as many answer tokens as it has and a
-    report of ~100 tokens outweighs a one-word VQA answer a hundredfold. "sample": each entry's mean over
-    its own answer tokens, averaged over the step's entries, so every entry weighs the same."""
+    same (LLaVA's and the HF Trainer's mean), so an entry weighs as many answer tokens as it has: on the
+    quick phantom's IMAX train split a report has ~44 answer tokens, a VQA answer ~4, and VQA, multiclass
+    and calculation together hold 7.6 % of the answer tokens. "sample": each entry's mean over its own answer
+    tokens, averaged over the step's entries, so every entry weighs the same."""
     min_lr_ratio: float = 0.0
     """Final learning rate as a fraction of ``lr`` at the end of the cosine decay."""
     weight_decay: float = 0.0
