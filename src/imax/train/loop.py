@@ -167,6 +167,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ImaxError(f"learning rates must be >= 0: got lr={cfg.lr}, projector_lr={cfg.projector_lr}")
     if cfg.lora_plus_ratio is not None and not cfg.lora_plus_ratio > 0:
         raise ImaxError(f"lora_plus_ratio must be > 0 (or None for one rate): got {cfg.lora_plus_ratio}")
+    if cfg.length_group < 1:  # 0 or negative used to fall back to 1 (off) silently
+        raise ImaxError(f"length_group must be >= 1 (1: off; N: sort each N micro-batches by length): "
+                        f"got {cfg.length_group}")
     manifest_path = Path(cfg.data) / "manifest.json"
     if not manifest_path.is_file():
         raise MissingPathError(f"{cfg.data}: not a built dataset (no manifest.json); run `imax build` first")
