@@ -119,3 +119,16 @@ def test_the_control_arm_carries_its_verdict(smoke):
     assert 'id="controls"' in page
     if not control["detected"]:
         assert "Underpowered" in page
+
+
+def test_every_run_trains_the_lm_head_beside_lora_on_the_tiny_base(smoke):
+    from imax.model import trained_names
+
+    cfg, _, _ = smoke
+    runs = {arm: cfg.out / "runs" / f"{arm}-seed0" for arm in ("imax", "dmax", "dmax_half")}
+    runs["pseudo_imax"] = cfg.out / "runs" / "pseudo_imax-seed0" / "stage3"
+    for arm, run in runs.items():
+        names = trained_names(run / "checkpoints" / "final")
+        head = [n for n in names if "lm_head" in n]
+        assert head and all(".lora_" in n or "multi_modal_projector" in n or "lm_head" in n for n in names), arm
+

@@ -27,6 +27,10 @@ CONTROL_PARENT = "dmax"
 CONTROL_VOLUME = 0.5
 """The control's per-task train-entry cap as a fraction of the arms' cap."""
 FISHER_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
+PRETRAIN_REPORT = "pretrain_report.json"
+"""What ``imax pretrain`` writes beside a tiny base it built (a real checkpoint has none)."""
+LM_HEAD = "lm_head"
+"""The output head's module name in transformers' LLaVA (``LlavaForConditionalGeneration.lm_head``)."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,23 @@ def make_plan(cfg: ExperimentConfig) -> Plan:
                 seeds=tuple(range(cfg.seeds)))
 
 
+def trains_lm_head(cfg: ExperimentConfig) -> bool:
+    """Whether every fine-tuning run trains the LM head beside LoRA (``ExperimentConfig.train_lm_head``;
+    None: only on a tiny base imax pretrained, whose head rows a CPU-scale pretraining leaves nearly
+    parallel: the one built here, or a ``--base`` holding imax's ``pretrain_report.json``)."""
+    if cfg.train_lm_head is not None:
+        return cfg.train_lm_head
+    return cfg.base is None or (Path(cfg.base) / PRETRAIN_REPORT).is_file()
+
+
 def train_config(cfg: ExperimentConfig, plan: Plan, base: Path, data: Path, out: Path, seed: int) -> TrainConfig:
-    """The shared fine-tuning recipe: same base, steps, batch and schedule for every arm."""
+    """The shared fine-tuning recipe: same base, steps, batch, schedule and trainable set for every arm."""
     steps = cfg.resolved("steps")
+    model = plan.model
+    if trains_lm_head(cfg) and LM_HEAD not in model.lora.modules_to_save:
+        model = replace(model, lora=replace(model.lora, modules_to_save=(*model.lora.modules_to_save, LM_HEAD)))
     return TrainConfig(
-        data=data, base=base, out=out, model=plan.model, max_steps=steps,
+        data=data, base=base, out=out, model=model, max_steps=steps,
         batch_size=cfg.resolved("batch_size"), length_group=cfg.resolved("length_group"), lr=cfg.resolved("lr"),
         projector_lr=cfg.resolved("projector_lr"), loss_average=cfg.resolved("loss_average"),
         lora_plus_ratio=cfg.resolved("lora_plus_ratio"), seed=seed,
