@@ -72,7 +72,8 @@ class LoraSettings:
     target_regex: str = LORA_TARGET_REGEX
     """Regex (full match against module names) selecting the layers that get adapters."""
     modules_to_save: tuple[str, ...] = ("multi_modal_projector",)
-    """Modules trained in full (and saved with the adapter): the projector. Never the vision tower."""
+    """Modules trained in full (and saved with the adapter): the projector; ``lm_head`` may join it (the
+    experiment adds it on imax's tiny base, ``ExperimentConfig.train_lm_head``). Never the vision tower."""
 
 
 @dataclass
