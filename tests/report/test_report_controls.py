@@ -85,3 +85,46 @@ def test_summary_counts_the_tasks_beating_the_baseline(report):
     d = results["runs"]["imax"]["shuffled_image"]["multitask_average"]
     assert table.rows[0][3].text == f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]"
     assert "What the models learned" in written["html"].read_text()
+
+
+def _below_baselines(results, imax_ci=(-0.099, -0.058), dmax_ci=(0.004, 0.031)):
+    low = copy.deepcopy(results)
+    for run, ci in (("imax", imax_ci), ("dmax", dmax_ci)):
+        block = low["runs"][run]["trivial_baseline"]
+        block["multitask_average"].update(diff=(ci[0] + ci[1]) / 2, diff_ci=list(ci))
+        block["above_zero"] = ["multilabel"] if ci[0] <= 0 else block["above_zero"]
+    return low
+
+
+def test_arms_below_their_trivial_baselines_block_the_conclusion_even_with_a_detected_control(results,
+                                                                                             tmp_path: Path):
+    low = _below_baselines(results)
+    assert low["control"]["detected"] is True
+    written = write_report(low, tmp_path / "low")
+    page = written["html"].read_text()
+    head = _headline(page)
+    assert head.startswith("Not learned: the models do not beat their trivial baselines")
+    assert "IMAX -0.079 [-0.099, -0.058], 1 of 7 tasks above their baseline" in head
+    assert "DMAX -" not in head and "DMAX +" not in head  # DMAX is above its baselines: only IMAX is named
+    assert "No IMAX/DMAX conclusion" not in head and "no IMAX/DMAX conclusion is drawn" in head
+    assert re.search(r'id="control-verdict">Positive control detected', page)
+    assert "For the record only: IMAX beats DMAX" in page
+    md = written["md"].read_text()
+    assert "**Not learned:" in md and "For the record only: IMAX beats DMAX" in md
+    assert "For the record only: pseudo-IMAX beats DMAX" in md and "For the record only: pseudo-IMAX" in page
+
+
+def test_arms_above_their_baselines_keep_the_plain_answer(results):
+    assert controls.learning_verdict(results) is None
+    assert controls.headline(results) == ([], [controls.control_verdict(results)[0]])
+    # a CI touching 0 is not above it
+    touching = _below_baselines(results, imax_ci=(0.0, 0.02))
+    assert controls.learning_verdict(touching) is not None
+
+
+def test_both_blocks_are_stated_when_the_control_is_missed_and_the_arms_are_below(results):
+    low = _below_baselines(results, dmax_ci=(-0.06, -0.04))
+    low["control"].update(detected=False)
+    blocking, notes = controls.headline(low)
+    assert [b.split(":")[0] for b in blocking] == ["Underpowered", "Not learned"] and notes == []
+    assert "IMAX -0.079" in blocking[1] and "DMAX -0.050 [-0.060, -0.040]" in blocking[1]

@@ -25,12 +25,12 @@ def run(cfg: ExperimentConfig) -> int:
     print("\nmulti-task average: " + ", ".join(
         f"{arm} {block['multitask_average']:.4f}" for arm, block in runs.items() if block.get("multitask_average") is not None
     ))
-    from imax.report.controls import control_verdict
+    from imax.report.controls import headline
     from imax.report.numbers import plain_answer
 
-    verdict = control_verdict(results)
-    if verdict is not None:
-        print(verdict[0])
-    print(("for the record only: " if verdict is not None and not verdict[1] else "") + plain_answer(results))
+    blocking, notes = headline(results)
+    for sentence in notes + blocking:
+        print(sentence)
+    print(("for the record only: " if blocking else "") + plain_answer(results))
     print(f"wall time {results['wall_seconds']:.0f} s; report {cfg.out}/report.html")
     return 0

@@ -67,6 +67,50 @@ def control_verdict(results: Mapping[str, Any]) -> tuple[str, bool] | None:
             "No IMAX/DMAX conclusion is drawn from this run."), False
 
 
+COMPARED: tuple[str, ...] = ("imax", "dmax")
+"""The runs the headline compares: both must beat their trivial baselines for it to draw a conclusion."""
+
+
+def learning_verdict(results: Mapping[str, Any]) -> str | None:
+    """A sentence when IMAX or DMAX does not beat its trivial baselines on the multi-task average (the
+    paired-bootstrap CI of model − baseline not above 0), else None (also when no run carries the block).
+
+    Models below their baselines have learned the answer distributions more than the tasks, so their
+    difference says little about the study's question: the headline then draws no IMAX/DMAX conclusion
+    even when the positive control was detected."""
+    below = []
+    for run in COMPARED:
+        block = nb.get(results, "runs", run, "trivial_baseline")
+        ci = nb.interval(nb.get(block, "multitask_average", "diff_ci"))
+        if ci is None or ci[0] > 0:
+            continue
+        tasks = nb.get(block, "tasks")
+        above = nb.get(block, "above_zero")
+        count = (f", {len(above)} of {len(tasks)} tasks above their baseline"
+                 if isinstance(above, list) and isinstance(tasks, Mapping) else "")
+        below.append(f"{run_label(run)} {_signed(nb.num(nb.get(block, 'multitask_average', 'diff')))} "
+                     f"{_ci_text(ci)}{count}")
+    if not below:
+        return None
+    return ("Not learned: the models do not beat their trivial baselines (multi-task model − baseline, 95% CI: "
+            + "; ".join(below) + "). They have learned the answer distributions more than the tasks, so no "
+            "IMAX/DMAX conclusion is drawn from this run.")
+
+
+def headline(results: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(blocking, notes): sentences that stop the headline from drawing an IMAX/DMAX conclusion (an
+    undetected positive control, arms below their trivial baselines), and sentences shown beside a
+    conclusion (a detected control). With any blocking sentence the plain answer is for the record only."""
+    blocking, notes = [], []
+    verdict = control_verdict(results)
+    if verdict is not None:
+        (notes if verdict[1] else blocking).append(verdict[0])
+    learned = learning_verdict(results)
+    if learned is not None:
+        blocking.append(learned)
+    return blocking, notes
+
+
 def positive_control(results: Mapping[str, Any]) -> Table | None:
     c = nb.get(results, "control")
     if not isinstance(c, Mapping) or not c:

@@ -79,19 +79,22 @@ def _header(results: Mapping[str, Any]) -> str:
     meta = (f"preset <b>{preset}</b> · seeds {html.escape(seeds_text)} · wall time "
             f"{html.escape(nb.wall_time(results.get('wall_seconds')))} · created "
             f"{html.escape(str(results.get('created', '—')))}")
-    verdict = controls.control_verdict(results)
-    if verdict is not None and not verdict[1]:
-        # The run could not see a known handicap: the headline says so and the IMAX/DMAX numbers below
-        # are shown for the record only.
-        answers = f'<div class="answer underpowered" id="plain-answer">{html.escape(verdict[0])}</div>'
+    blocking, notes = controls.headline(results)
+    if blocking:
+        # The run could not see a known handicap, or its models did not learn the tasks: the headline says
+        # so and the IMAX/DMAX numbers below are shown for the record only.
+        first = ' id="plain-answer"'  # the first blocking sentence is the headline
+        answers = "".join(f'<div class="answer underpowered"{first if i == 0 else ""}>{html.escape(b)}</div>'
+                          for i, b in enumerate(blocking))
+        answers += "".join(f'<div class="answer control" id="control-verdict">{html.escape(n)}</div>' for n in notes)
         answers += (f'<div class="answer secondary">For the record only: '
                     f'{html.escape(nb.plain_answer(results))}</div>')
     else:
         answers = f'<div class="answer" id="plain-answer">{html.escape(nb.plain_answer(results))}</div>'
-        if verdict is not None:
-            answers += f'<div class="answer control" id="control-verdict">{html.escape(verdict[0])}</div>'
+        answers += "".join(f'<div class="answer control" id="control-verdict">{html.escape(n)}</div>' for n in notes)
     if "pseudo_imax" in nb.runs(results):
-        answers += f'<div class="answer secondary">{html.escape(nb.plain_answer(results, "pseudo_imax"))}</div>'
+        record = "For the record only: " if blocking else ""
+        answers += f'<div class="answer secondary">{record}{html.escape(nb.plain_answer(results, "pseudo_imax"))}</div>'
     toc = "".join(f'<a href="#{k}">{html.escape(t)}</a>' for k, t in SECTIONS)
     return (f'<header class="top"><div class="inner"><h1>imax study: IMAX vs DMAX</h1>'
             f'<div class="meta">{meta}</div>{answers}<nav class="toc">{toc}</nav></div></header>')
@@ -150,13 +153,14 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, Path], out_d
         f"{', '.join(map(str, seeds)) if isinstance(seeds, list) and seeds else '—'} · wall time "
         f"{nb.wall_time(results.get('wall_seconds'))} · created {results.get('created', '—')}", "",
     ]
-    verdict = controls.control_verdict(results)
-    if verdict is not None and not verdict[1]:
-        lines += [f"**{verdict[0]}**", "", f"For the record only: {nb.plain_answer(results)}", ""]
+    blocking, notes = controls.headline(results)
+    if blocking:
+        lines += [line for b in blocking for line in (f"**{b}**", "")]
+        lines += [line for n in notes for line in (n, "")] + [f"For the record only: {nb.plain_answer(results)}", ""]
     else:
-        lines += [f"**{nb.plain_answer(results)}**", ""] + ([verdict[0], ""] if verdict is not None else [])
+        lines += [f"**{nb.plain_answer(results)}**", ""] + [line for n in notes for line in (n, "")]
     if "pseudo_imax" in nb.runs(results):
-        lines += [nb.plain_answer(results, "pseudo_imax"), ""]
+        lines += [("For the record only: " if blocking else "") + nb.plain_answer(results, "pseudo_imax"), ""]
 
     def table(t: tables.Table | None, what: str) -> list[str]:
         return [t.to_markdown(), ""] if t is not None else [f"_{what}: not run._", ""]
