@@ -58,7 +58,7 @@ def model_config(cfg: ExperimentConfig) -> ModelConfig:
     if cfg.resolved("model") == "tiny":
         return ModelConfig()
     return ModelConfig(
-        vision=replace(VisionSettings(), image_size=32, hidden_size=64, num_layers=2, num_heads=2,
+        vision=replace(VisionSettings(), image_size=32, patch_size=16, hidden_size=64, num_layers=2, num_heads=2,
                        intermediate_size=128),
         text=replace(TextSettings(), hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=2,
                      intermediate_size=176),
