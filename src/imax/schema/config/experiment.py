@@ -123,11 +123,13 @@ class ExperimentConfig:
     train_lm_head: bool | None = None
     """Train the language model's output head in full beside LoRA in every fine-tuning run (PEFT's
     ``modules_to_save``, as for a tokenizer that gained tokens). None: on a tiny base imax pretrained only
-    (built here, or a ``--base`` holding its ``pretrain_report.json``), never on a real checkpoint. Why the tiny base needs it: a CPU-scale pretraining leaves the head rows of digits
-    nearly parallel (mean cosine 0.56 between the ten digit rows, -0.02 between common words), so a LoRA
-    that cannot move them learns box and number answers slowly: rec alone, 300 steps, loss 1.42 with the
-    head frozen, 0.67 with it trained (a full fine-tune: 0.66). A real LLM's head is already trained on
-    those tokens; the study freezes it. See ``benchmarks/results/recipe-lm-head.json``."""
+    (built here, or a ``--base`` holding its ``pretrain_report.json``), never on a real checkpoint.
+
+    Why the tiny base needs it: a CPU-scale pretraining leaves the head rows of digits nearly parallel
+    (mean cosine 0.56 between the ten digit rows, -0.02 between common words), so a LoRA that cannot move
+    them learns box and number answers slowly: rec alone, 300 steps, loss 1.42 with the head frozen, 0.67
+    with it trained (a full fine-tune: 0.66). A real LLM's head is already trained on those tokens; the
+    study freezes it. See ``benchmarks/results/recipe-lm-head.json``."""
     test_fraction: float | None = None
     """Fraction of patients in the shared test split (None: preset)."""
     eval_images: int | None = None
