@@ -71,6 +71,9 @@ def test_length_grouping_sorts_each_megabatch_and_keeps_its_entries():
     assert list(resumed) == b[6:]  # still a function of the step alone
     with pytest.raises(ValueError, match="one length per entry"):
         StreamSampler(50, **kw, group=4)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="length group must be >= 1"):
+            StreamSampler(50, **kw, lengths=lengths, group=bad)
 
 def test_fisher_steps_never_collapse_named_checkpoints():
     from imax.train.loop import fisher_steps

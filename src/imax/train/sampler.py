@@ -47,10 +47,12 @@ class StreamSampler:
             raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world}")
         self.n, self.seed, self.batch_size, self.grad_accum = n, seed, batch_size, grad_accum
         self.total_steps, self.start_step, self.rank, self.world = total_steps, start_step, rank, world
+        if group < 1:  # used to be clamped to 1 without a word
+            raise ValueError(f"length group must be >= 1 (1: off), got {group}")
         if group > 1 and (lengths is None or len(lengths) != n):
             raise ValueError(f"length grouping needs one length per entry ({n}), got "
                              f"{'none' if lengths is None else len(lengths)}")
-        self.lengths, self.group = lengths, max(1, group)
+        self.lengths, self.group = lengths, group
         self._perm: tuple[int, np.ndarray] | None = None
 
     def permutation(self, epoch: int) -> np.ndarray:
