@@ -80,20 +80,18 @@ def _header(results: Mapping[str, Any]) -> str:
             f"{html.escape(nb.wall_time(results.get('wall_seconds')))} · created "
             f"{html.escape(str(results.get('created', '—')))}")
     blocking, notes = controls.headline(results)
+    notes_html = "".join(f'<div class="answer control" id="control-verdict">{html.escape(n)}</div>' for n in notes)
+    record = "For the record only: " if blocking else ""
     if blocking:
         # The run could not see a known handicap, or its models did not learn the tasks: the headline says
         # so and the IMAX/DMAX numbers below are shown for the record only.
         first = ' id="plain-answer"'  # the first blocking sentence is the headline
         answers = "".join(f'<div class="answer underpowered"{first if i == 0 else ""}>{html.escape(b)}</div>'
                           for i, b in enumerate(blocking))
-        answers += "".join(f'<div class="answer control" id="control-verdict">{html.escape(n)}</div>' for n in notes)
-        answers += (f'<div class="answer secondary">For the record only: '
-                    f'{html.escape(nb.plain_answer(results))}</div>')
+        answers += notes_html + f'<div class="answer secondary">{record}{html.escape(nb.plain_answer(results))}</div>'
     else:
-        answers = f'<div class="answer" id="plain-answer">{html.escape(nb.plain_answer(results))}</div>'
-        answers += "".join(f'<div class="answer control" id="control-verdict">{html.escape(n)}</div>' for n in notes)
+        answers = f'<div class="answer" id="plain-answer">{html.escape(nb.plain_answer(results))}</div>' + notes_html
     if "pseudo_imax" in nb.runs(results):
-        record = "For the record only: " if blocking else ""
         answers += f'<div class="answer secondary">{record}{html.escape(nb.plain_answer(results, "pseudo_imax"))}</div>'
     toc = "".join(f'<a href="#{k}">{html.escape(t)}</a>' for k, t in SECTIONS)
     return (f'<header class="top"><div class="inner"><h1>imax study: IMAX vs DMAX</h1>'
@@ -154,13 +152,15 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, Path], out_d
         f"{nb.wall_time(results.get('wall_seconds'))} · created {results.get('created', '—')}", "",
     ]
     blocking, notes = controls.headline(results)
+    note_lines = [line for n in notes for line in (n, "")]
+    record = "For the record only: " if blocking else ""
     if blocking:
         lines += [line for b in blocking for line in (f"**{b}**", "")]
-        lines += [line for n in notes for line in (n, "")] + [f"For the record only: {nb.plain_answer(results)}", ""]
+        lines += [*note_lines, f"{record}{nb.plain_answer(results)}", ""]
     else:
-        lines += [f"**{nb.plain_answer(results)}**", ""] + [line for n in notes for line in (n, "")]
+        lines += [f"**{nb.plain_answer(results)}**", "", *note_lines]
     if "pseudo_imax" in nb.runs(results):
-        lines += [("For the record only: " if blocking else "") + nb.plain_answer(results, "pseudo_imax"), ""]
+        lines += [record + nb.plain_answer(results, "pseudo_imax"), ""]
 
     def table(t: tables.Table | None, what: str) -> list[str]:
         return [t.to_markdown(), ""] if t is not None else [f"_{what}: not run._", ""]
