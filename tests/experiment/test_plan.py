@@ -34,3 +34,14 @@ def test_a_base_imax_pretrained_counts_as_the_tiny_base(tmp_path):
     (base / "pretrain_report.json").write_text("{}")
     assert LM_HEAD in _saved(ExperimentConfig(out=tmp_path, preset="smoke", base=base))
 
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick", "full"])
+def test_every_arm_gets_the_task_temperature_asked_for_or_the_presets(tmp_path, preset):
+    cfg = ExperimentConfig(out=tmp_path, preset=preset)
+    plan = make_plan(cfg)
+    tcfg = train_config(cfg, plan, tmp_path / "base", tmp_path / "data", tmp_path / "run", 0)
+    assert tcfg.task_temperature == cfg.resolved("task_temperature") > 0
+    asked = ExperimentConfig(out=tmp_path, preset=preset, task_temperature=2.5)
+    assert train_config(asked, make_plan(asked), tmp_path / "base", tmp_path / "data", tmp_path / "run",
+                        0).task_temperature == 2.5

@@ -120,14 +120,16 @@ def test_the_loop_runs_the_projector_on_its_own_peak(run, tmp_path):
 
 @pytest.mark.parametrize("rates", [{"lr": -1e-3}, {"projector_lr": -1e-4}, {"lr": float("nan")},
                                    {"lora_plus_ratio": 0.0}, {"lora_plus_ratio": float("nan")},
-                                   {"length_group": 0}, {"length_group": -2}])
+                                   {"length_group": 0}, {"length_group": -2}, {"task_temperature": 0.0},
+                                   {"task_temperature": float("nan")}])
 def test_bad_rates_and_length_group_are_one_line_errors(run, tmp_path, rates):
     from dataclasses import replace
 
     from imax.schema.errors import ImaxError
 
     cfg, _ = run
-    with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=|lora_plus_ratio must be > 0|length_group must be >= 1") as err:
+    with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=|lora_plus_ratio must be > 0|length_group must be >= 1"
+                       r"|task_temperature must be > 0") as err:
         train(replace(cfg, out=tmp_path / "bad", **rates))
     assert "\n" not in str(err.value) and not (tmp_path / "bad").exists()
 
@@ -233,6 +235,23 @@ def test_length_grouping_draws_batches_of_similar_length(run, tmp_path):
     kw = {"seed": cfg.seed, "batch_size": cfg.batch_size, "total_steps": 8}
     spread = lambda s: sum(int(lengths[b].max() - lengths[b].min()) for b in s)  # noqa: E731
     assert spread(StreamSampler(len(entries), **kw, lengths=lengths, group=4)) < spread(StreamSampler(len(entries), **kw))
+
+
+def test_task_temperature_mixes_the_run_by_its_entries_tasks(run, tmp_path):
+    from dataclasses import replace
+
+    from imax.data import load_entries
+    from imax.tasks import task_names
+    from imax.train.loop import entry_tasks
+
+    cfg, _ = run
+    entries = load_entries(cfg.data, "train")
+    ids = entry_tasks(entries)
+    assert [task_names()[i] for i in ids] == [e["task"] for e in entries]
+    mixed = replace(cfg, out=tmp_path / "t", task_temperature=3.0, epochs=None, max_steps=3, save_every_steps=0,
+                    fisher_fractions=())
+    assert train(mixed).steps == 3
+    assert json.loads((tmp_path / "t" / "checkpoints" / "final" / "state.json").read_text())["total_steps"] == 3
 
 
 def test_lora_plus_puts_the_b_matrices_on_their_own_rate(run):

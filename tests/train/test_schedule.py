@@ -3,7 +3,9 @@ import math
 
 import pytest
 
-from imax.train.sampler import StreamSampler, total_steps
+import numpy as np
+
+from imax.train.sampler import StreamSampler, mixture_quota, total_steps
 from imax.train.schedule import lr_at, warmup_steps
 
 
@@ -74,6 +76,43 @@ def test_length_grouping_sorts_each_megabatch_and_keeps_its_entries():
     for bad in (0, -2):
         with pytest.raises(ValueError, match="length group must be >= 1"):
             StreamSampler(50, **kw, lengths=lengths, group=bad)
+
+def test_mixture_quota_follows_the_temperature_and_sums_to_n():
+    sizes = np.array([400, 100, 1600])
+    assert mixture_quota(sizes, 2100, 1.0).tolist() == [400, 100, 1600]
+    # T = 2: shares proportional to sqrt(size) = 20 : 10 : 40
+    assert mixture_quota(sizes, 2100, 2.0).tolist() == [600, 300, 1200]
+    flat = mixture_quota(sizes, 2100, 1e9)
+    assert flat.sum() == 2100 and flat.max() - flat.min() <= 1
+    assert mixture_quota(np.array([1, 10_000]), 100, 1.0).tolist() == [1, 99]  # a task never drops to 0
+
+
+def test_temperature_mixing_draws_tasks_by_quota_and_cycles_every_entry():
+    groups = np.repeat([0, 1, 2], [400, 100, 1600])
+    kw = {"seed": 3, "batch_size": 30, "total_steps": 70}  # 2100 draws: exactly one epoch
+    plain = StreamSampler(len(groups), **kw)
+    assert list(StreamSampler(len(groups), **kw, groups=groups, temperature=1.0)) == list(plain)  # T = 1 is bit for bit
+    mixed = StreamSampler(len(groups), **kw, groups=groups, temperature=2.0)
+    drawn = np.array([i for batch in mixed for i in batch])
+    assert np.bincount(groups[drawn]).tolist() == [600, 300, 1200]
+    small = drawn[groups[drawn] == 1]  # up-weighted 3x: every entry exactly 3 times
+    assert np.bincount(small, minlength=500)[400:500].tolist() == [3] * 100
+    big = drawn[groups[drawn] == 2]  # down-weighted: no repeats within the epoch, and the next epochs
+    assert len(set(big.tolist())) == 1200  # continue the same stream until every entry has been drawn
+    two = StreamSampler(len(groups), **{**kw, "total_steps": 140}, groups=groups, temperature=2.0)
+    later = np.array([i for batch in two for i in batch])
+    assert set(later[groups[later] == 2].tolist()) == set(range(500, 2100))
+    # a resumed sampler continues the same stream
+    resumed = StreamSampler(len(groups), **kw, groups=groups, temperature=2.0, start_step=40)
+    assert list(resumed) == list(mixed)[40:]
+
+
+@pytest.mark.parametrize("bad", [{"temperature": 0.0}, {"temperature": float("nan")},
+                                 {"temperature": 2.0, "groups": None}, {"temperature": 2.0, "groups": np.zeros(3)}])
+def test_temperature_mixing_rejects_bad_settings(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        StreamSampler(10, seed=0, batch_size=2, total_steps=1, **{"groups": np.zeros(10), **bad})
+
 
 def test_fisher_steps_never_collapse_named_checkpoints():
     from imax.train.loop import fisher_steps

@@ -109,7 +109,7 @@ def train_config(cfg: ExperimentConfig, plan: Plan, base: Path, data: Path, out:
         data=data, base=base, out=out, model=model, max_steps=steps,
         batch_size=cfg.resolved("batch_size"), length_group=cfg.resolved("length_group"), lr=cfg.resolved("lr"),
         projector_lr=cfg.resolved("projector_lr"), loss_average=cfg.resolved("loss_average"),
-        lora_plus_ratio=cfg.resolved("lora_plus_ratio"), seed=seed,
+        lora_plus_ratio=cfg.resolved("lora_plus_ratio"), task_temperature=cfg.resolved("task_temperature"), seed=seed,
         save_every_steps=max(1, steps // 4) if steps else 500, log_every_steps=max(1, (steps or 200) // 40),
         fisher_fractions=FISHER_FRACTIONS if cfg.fisher else (), resume=True, progress=False,
     )

@@ -134,6 +134,12 @@ def entry_lengths(entries: list[dict[str, Any]]) -> np.ndarray:
     return np.array([len(e["instruction"]) + len(e["response"]) for e in entries], dtype=np.int64)
 
 
+def entry_tasks(entries: list[dict[str, Any]]) -> np.ndarray:
+    """(N,) index of each entry's task in :func:`imax.tasks.task_names`, for the sampler's task mixing."""
+    index = {name: i for i, name in enumerate(task_names())}
+    return np.array([index[e["task"]] for e in entries], dtype=np.int64)
+
+
 def _only_tasks(entries: list[dict[str, Any]], tasks: tuple[str, ...], where: str,
                 require: bool = True) -> list[dict[str, Any]]:
     """The ``entries`` of ``tasks`` (all of them when empty), in order (``TrainConfig.tasks``). A task name
@@ -167,6 +173,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ImaxError(f"learning rates must be >= 0: got lr={cfg.lr}, projector_lr={cfg.projector_lr}")
     if cfg.lora_plus_ratio is not None and not cfg.lora_plus_ratio > 0:
         raise ImaxError(f"lora_plus_ratio must be > 0 (or None for one rate): got {cfg.lora_plus_ratio}")
+    if not cfg.task_temperature > 0:
+        raise ImaxError(f"task_temperature must be > 0 (1: tasks mix in proportion to their volume): "
+                        f"got {cfg.task_temperature}")
     if cfg.length_group < 1:  # 0 or negative used to fall back to 1 (off) silently
         raise ImaxError(f"length_group must be >= 1 (1: off; N: sort each N micro-batches by length): "
                         f"got {cfg.length_group}")
@@ -255,7 +264,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     collator = TrainCollator(interface, manifest["data_root"], cfg.max_length, cache=ImageCache())
     sampler = StreamSampler(n, seed=cfg.seed, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                             total_steps=total, start_step=start_step, rank=rank, world=world,
-                            lengths=entry_lengths(entries), group=cfg.length_group)
+                            lengths=entry_lengths(entries), group=cfg.length_group,
+                            groups=entry_tasks(entries), temperature=cfg.task_temperature)
     # A private generator: creating the iterator must not draw from the global torch RNG (dropout).
     loader = DataLoader(entries, batch_sampler=sampler, collate_fn=collator, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(cfg.seed))

@@ -15,6 +15,13 @@ those are drawn in a seeded order, as LLaVA's ``group_by_modality_length``. The 
 in the same megabatches; a batch now holds entries of similar length, so a padded batch of one-word
 answers no longer runs at the length of the report beside them. Still a function of the step alone
 (resume and any world size see the same batches).
+
+Temperature mixing (``temperature`` != 1, with a per-entry task id ``groups``): an epoch still holds ``n``
+draws, but task ``t`` contributes ``n * p_t`` of them with ``p_t`` proportional to ``n_t ** (1 / T)``
+(``n_t``: its entries), T5's temperature-scaled mixing. Each task's draws walk its own stream of seeded
+permutations of its entries, so a down-weighted task still cycles through every entry (over several
+epochs) and an up-weighted one repeats each entry evenly; the epoch's draws are then shuffled together.
+T = 1 is the plain stream above, bit for bit.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class StreamSampler:
         world: int = 1,
         lengths: np.ndarray | None = None,
         group: int = 1,
+        groups: np.ndarray | None = None,
+        temperature: float = 1.0,
     ) -> None:
         if n <= 0:
             raise ValueError("StreamSampler: the split has no entries")
@@ -53,13 +62,44 @@ class StreamSampler:
             raise ValueError(f"length grouping needs one length per entry ({n}), got "
                              f"{'none' if lengths is None else len(lengths)}")
         self.lengths, self.group = lengths, group
+        if not (temperature > 0 and np.isfinite(temperature)):
+            raise ValueError(f"task temperature must be a positive number (1: proportional to volume), got {temperature}")
+        if temperature != 1.0 and (groups is None or len(groups) != n):
+            raise ValueError(f"temperature mixing needs one task id per entry ({n}), got "
+                             f"{'none' if groups is None else len(groups)}")
+        self.temperature = float(temperature)
+        self._members: list[np.ndarray] = []
+        self.quota: np.ndarray | None = None
+        if temperature != 1.0:
+            assert groups is not None
+            ids = np.asarray(groups)
+            self._members = [np.flatnonzero(ids == g) for g in np.unique(ids)]
+            self.quota = mixture_quota(np.array([len(m) for m in self._members]), n, self.temperature)
         self._perm: tuple[int, np.ndarray] | None = None
 
     def permutation(self, epoch: int) -> np.ndarray:
         """The order of epoch ``epoch`` (cached: consecutive batches share it)."""
         if self._perm is None or self._perm[0] != epoch:
-            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.n) if self.quota is None else rng.permutation(self._mixed_epoch(epoch))
+            self._perm = (epoch, order)
         return self._perm[1]
+
+    def _mixed_epoch(self, epoch: int) -> np.ndarray:
+        """(n,) entry indices of epoch ``epoch`` under temperature mixing, task by task (unshuffled):
+        task ``g`` takes positions ``[epoch * k, (epoch + 1) * k)`` of its own stream, the concatenation of
+        permutations ``default_rng([seed, 2, g, cycle]).permutation(n_g)`` of its entries."""
+        assert self.quota is not None
+        parts = []
+        for g, (members, k) in enumerate(zip(self._members, self.quota, strict=True)):
+            pos = np.arange(epoch * int(k), (epoch + 1) * int(k))
+            cycle, offset = np.divmod(pos, len(members))
+            out = np.empty(len(pos), dtype=np.int64)
+            for c in np.unique(cycle):
+                at = cycle == c
+                out[at] = members[np.random.default_rng([self.seed, 2, g, int(c)]).permutation(len(members))[offset[at]]]
+            parts.append(out)
+        return np.concatenate(parts)
 
     def indices(self, start: int, count: int) -> list[int]:
         """Stream positions ``[start, start + count)`` as dataset indices."""
@@ -89,6 +129,21 @@ class StreamSampler:
 
     def __len__(self) -> int:
         return (self.total_steps - self.start_step) * self.grad_accum
+
+
+def mixture_quota(sizes: np.ndarray, n: int, temperature: float) -> np.ndarray:
+    """(G,) draws per epoch of each of G tasks with ``sizes`` entries: ``n * p`` with
+    ``p ∝ sizes ** (1 / temperature)``, rounded by largest remainder so they sum to ``n``; a task with
+    entries gets at least one draw."""
+    share = sizes.astype(np.float64) ** (1.0 / temperature)
+    exact = n * share / share.sum()
+    quota = np.floor(exact).astype(np.int64)
+    for i in np.argsort(-(exact - quota), kind="stable")[: n - int(quota.sum())]:
+        quota[i] += 1
+    for i in np.flatnonzero((quota == 0) & (sizes > 0)):  # never silence a task; take from the largest
+        quota[i] += 1
+        quota[int(np.argmax(quota))] -= 1
+    return quota
 
 
 DEFAULT_EPOCHS = 3.0

@@ -27,6 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lora_plus_ratio": None,
         "loss_average": "sample",
         "length_group": 1,
+        "task_temperature": 1.0,
         "test_fraction": 0.10,
         "eval_images": 12,
         "fisher_probe": 16,
@@ -50,6 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lora_plus_ratio": None,
         "loss_average": "sample",  # chosen on val over both arms (benchmarks/results/recipe-loss-average.json)
         "length_group": 1,  # grouping by length (8) cut padding 1.15x but lost on val: recipe-loss-average.json
+        "task_temperature": 1.0,
         "test_fraction": 0.20,
         "eval_images": 500,
         "fisher_probe": 32,
@@ -70,6 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lora_plus_ratio": None,
         "loss_average": "token",  # LLaVA's recipe at the study's scale
         "length_group": 1,
+        "task_temperature": 1.0,  # the study mixes tasks by their volume
         "test_fraction": 0.10,
         "eval_images": None,
         "fisher_probe": 256,
@@ -120,6 +123,10 @@ class ExperimentConfig:
     length_group: int | None = None
     """Micro-batches sorted together by entry length in every fine-tuning run (None: preset; 1: off; see
     ``TrainConfig.length_group``)."""
+    task_temperature: float | None = None
+    """Task mixing temperature of every fine-tuning run (None: preset; 1: tasks mix in proportion to their
+    volume; see ``TrainConfig.task_temperature``). IMAX and DMAX hold equal per-task volumes, so both get
+    the same mixture."""
     train_lm_head: bool | None = None
     """Train the language model's output head in full beside LoRA in every fine-tuning run (PEFT's
     ``modules_to_save``, as for a tokenizer that gained tokens). None: on a tiny base imax pretrained only
