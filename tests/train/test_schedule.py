@@ -1,9 +1,8 @@
 import itertools
 import math
 
-import pytest
-
 import numpy as np
+import pytest
 
 from imax.train.sampler import StreamSampler, mixture_quota, total_steps
 from imax.train.schedule import lr_at, warmup_steps
