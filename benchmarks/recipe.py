@@ -28,7 +28,8 @@ ARMS = ("imax", "dmax")
 def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps: int, seed: int,
               projector_lr: float | None = None, loss_average: str | None = None,
               length_group: int | None = None, lora_plus_ratio: float | None = None,
-              train_lm_head: bool | None = None, task_temperature: float | None = None) -> dict[str, Any]:
+              train_lm_head: bool | None = None, task_temperature: float | None = None,
+              batch_size: int | None = None) -> dict[str, Any]:
     """Train both arms with one recipe and score them on the val split beside their trivial baselines.
 
     The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
@@ -41,7 +42,8 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
 
     cfg = ExperimentConfig(out=work, preset=preset, base=base, lr=lr, steps=steps, projector_lr=projector_lr,
                            loss_average=loss_average, length_group=length_group, lora_plus_ratio=lora_plus_ratio,
-                           train_lm_head=train_lm_head, task_temperature=task_temperature, fisher=False)
+                           train_lm_head=train_lm_head, task_temperature=task_temperature, batch_size=batch_size,
+                           fisher=False)
     plan = make_plan(cfg)
     out: dict[str, Any] = {"lr": lr, "projector_lr": cfg.resolved("projector_lr"), "steps": steps,
                            "loss_average": cfg.resolved("loss_average"), "length_group": cfg.resolved("length_group"),
@@ -54,7 +56,8 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
                       + (f"-g{cfg.resolved('length_group')}" if cfg.resolved("length_group") > 1 else "")
                       + (f"-lp{cfg.resolved('lora_plus_ratio'):g}" if cfg.resolved("lora_plus_ratio") else "")
                       + ("-head" if trains_lm_head(cfg) else "")
-                      + (f"-t{cfg.resolved('task_temperature'):g}" if cfg.resolved("task_temperature") != 1 else ""))
+                      + (f"-t{cfg.resolved('task_temperature'):g}" if cfg.resolved("task_temperature") != 1 else "")
+                      + (f"-b{batch_size}" if batch_size is not None else ""))
         t0 = time.perf_counter()
         if not (run / "checkpoints" / "final").is_dir():
             train(train_config(cfg, plan, base, data / arm, run, seed))
@@ -98,6 +101,7 @@ def main() -> None:
                     help="LoRA+ rate ratio of the B matrices (default: the preset's)")
     ap.add_argument("--train-lm-head", choices=("yes", "no"), default=None,
                     help="train the LM head beside LoRA (default: on a base imax pretrained only)")
+    ap.add_argument("--batch-size", type=int, default=None, help="global batch (default: the preset's)")
     ap.add_argument("--task-temperature", type=float, default=None,
                     help="task mixing temperature (default: the preset's; 1: by volume)")
     ap.add_argument("--preset", default="quick", help="experiment preset whose recipe the candidates vary")
@@ -115,7 +119,7 @@ def main() -> None:
                                                    args.seed, args.projector_lr, args.loss_average,
                                                    args.length_group, args.lora_plus_ratio,
                                                    None if args.train_lm_head is None else args.train_lm_head == "yes",
-                                                   args.task_temperature))
+                                                   args.task_temperature, args.batch_size))
             best = max(results["candidates"], key=lambda c: c["criterion"])
             results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
             args.out.parent.mkdir(parents=True, exist_ok=True)

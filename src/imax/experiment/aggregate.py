@@ -206,9 +206,9 @@ def control_summary(
         "arm": arm,
         "parent": parent,
         "handicap": f"{parent.upper()} trained on {volume:.0%} of its per-task train volume",
-        "held_equal": "base model, recipe (optimizer, learning rates, schedule, LoRA), optimizer steps, batch "
-                      "size, seed, test set and scorer; the control therefore sees each of its examples "
-                      f"about {1 / volume:.0f}x as often",
+        "held_equal": "base model, recipe (optimizer, learning rates, schedule, LoRA), epochs (passes over its "
+                      "own train split), batch size, seed, test set and scorer; the control therefore takes "
+                      f"about {volume:.0%} of its parent's optimizer steps",
         "train_volume": {"parent": vol["parent"], "control": vol["control"],
                          "ratio": total_c / total_p if total_p else None},
         **diff,

@@ -21,8 +21,8 @@ from imax.schema.config.train import PretrainConfig, TrainConfig
 
 ARMS: tuple[str, ...] = ("imax", "dmax", "pseudo_imax")
 CONTROL = "dmax_half"
-"""The positive control arm: DMAX at half the per-task train volume, trained with the same recipe and
-the same number of steps (so it sees each of its examples about twice as often), scored like the arms."""
+"""The positive control arm: DMAX at half the per-task train volume, trained with the same recipe for the
+same number of epochs (so about half the optimizer steps: less data and fewer updates), scored like the arms."""
 CONTROL_PARENT = "dmax"
 CONTROL_VOLUME = 0.5
 """The control's per-task train-entry cap as a fraction of the arms' cap."""

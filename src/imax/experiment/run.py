@@ -23,7 +23,14 @@ from typing import Any
 
 import polars as pl
 
-from imax.experiment.aggregate import arm_controls, combine_seeds, control_summary, gains, primary_metrics
+from imax.experiment.aggregate import (
+    arm_controls,
+    combine_seeds,
+    control_summary,
+    gains,
+    primary_metrics,
+    stats_volume,
+)
 from imax.experiment.plan import (
     ARMS,
     CONTROL,
@@ -116,22 +123,31 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def same_steps(tcfg: TrainConfig, parent_run: Path) -> TrainConfig:
-    """The control's recipe: ``tcfg`` with exactly the optimizer steps its parent ran.
+def _train_entries(data: Path) -> int:
+    return sum(stats_volume(_read_json(Path(data) / "stats.json")).values())
 
-    With a step budget both stop at it anyway; when epochs decide (``full``), half the data would give
-    half the steps, so the control gets the parent's step count as its only budget (``max_steps`` with
-    no epoch limit is the exact length): it then sees each example about twice as often, so the handicap
-    is less data, not less training."""
+
+def same_epochs(tcfg: TrainConfig, parent_run: Path, parent_data: Path, control_data: Path) -> TrainConfig:
+    """The control's recipe: ``tcfg`` for as many passes over its own train split as its parent made over
+    its own, i.e. the parent's optimizer steps scaled by the control's share of the parent's train entries
+    (about half the steps at half the volume; ``max_steps`` alone, so that length is exact).
+
+    Less data at the same epochs is the handicap "known to hurt" in any regime where training helps: it
+    is less data *and* fewer updates. Holding the steps equal instead (the first design) let the control
+    repeat each example twice as often, and on the quick preset (about one epoch at 500 steps) that
+    repetition outweighed the lost volume: the control came out better than DMAX, -0.022 [-0.040, -0.003]
+    on one seed and -0.019 [-0.030, -0.008] on three (docs/results/quick-*-results.json before this)."""
     total = int(_read_json(parent_run / "checkpoints" / "final" / "state.json")["total_steps"])
-    return replace(tcfg, max_steps=total, epochs=None)
+    steps = max(1, round(total * _train_entries(control_data) / max(1, _train_entries(parent_data))))
+    return replace(tcfg, max_steps=steps, epochs=None)
 
 
 def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl.DataFrame | None, log: Log) -> dict:
     """Train, evaluate and analyse the arms (and the control) for one seed; returns {arm: run directory}.
 
-    The control trains with the arms' recipe (:func:`train_config`: same base, steps, batch, schedule,
-    seed); only its data differ. It gets no Fisher spectra (not part of the study's question)."""
+    The control trains with the arms' recipe (:func:`train_config`: same base, batch, schedule, seed) for
+    the same epochs as its parent (:func:`same_epochs`); only its data, and so its step count, differ. It
+    gets no Fisher spectra (not part of the study's question)."""
     from imax.evaluate import evaluate_model
     from imax.train import train
 
@@ -143,7 +159,7 @@ def run_seed(cfg: ExperimentConfig, plan: Plan, base: Path, seed: int, truth: pl
         run = plan.run_dir(arm, seed)
         tcfg = train_config(cfg, plan, base, plan.builds[arm].out, run, seed)
         if arm == CONTROL:
-            tcfg = same_steps(tcfg, runs[CONTROL_PARENT])
+            tcfg = same_epochs(tcfg, runs[CONTROL_PARENT], plan.builds[CONTROL_PARENT].out, plan.builds[arm].out)
         if not _stage(log, f"train {arm} seed {seed}", (run / "checkpoints" / "final").is_dir()):
             train(tcfg)
         runs[arm], train_data[arm] = run, plan.builds[arm].out

@@ -104,7 +104,8 @@ class ExperimentConfig:
     phantom_seed: int = 0
     """Seed of the experiment phantom (the pretraining pool uses a different one)."""
     steps: int | None = None
-    """Optimizer steps per fine-tuning run, the same for every run (None: preset)."""
+    """Optimizer steps per fine-tuning run, the same for every arm; the control takes its share of them (see
+    ``control``) (None: preset)."""
     batch_size: int | None = None
     """Global batch size of every fine-tuning run (None: preset)."""
     lr: float | None = None
@@ -148,8 +149,9 @@ class ExperimentConfig:
     pseudo_images: int | None = None
     """DMAX train images to pseudo-label (None: preset)."""
     control: bool = True
-    """Train the positive control: DMAX at half the per-task train volume, same recipe and steps; the
-    report says whether the experiment detected its handicap (else: underpowered, no conclusion)."""
+    """Train the positive control: DMAX at half the per-task train volume, same recipe and epochs (so about
+    half the steps); the report says whether the experiment detected its handicap (else: underpowered, no
+    conclusion)."""
     fisher: bool = True
     """Measure Fisher spectra at the initial/early/mid/late checkpoints of every run."""
     resume: bool = True
