@@ -65,7 +65,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # max_steps caps every stage (smoke: a few steps to exercise the code path)
     "smoke": {"patients": 10, "image_size": 64, "vision_epochs": 1.0, "lm_epochs": 1.0, "align_epochs": 1.0,
               "caption_epochs": 1.0, "general_text_chars": 4_000, "max_steps": 2},
-    "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 4.0, "lm_epochs": 2.0, "align_epochs": 1.0,
+    # quick vision 16 epochs (was 4): held-out probes cardiomegaly AUROC 0.885 -> 0.944, edema 0.860 -> 0.969,
+    # CTR R2 0.53 -> 0.62; val criterion -0.030 -> -0.021 (benchmarks/results/recipe-vision16.json); ~75 s more
+    "quick": {"patients": 1200, "image_size": 256, "vision_epochs": 16.0, "lm_epochs": 2.0, "align_epochs": 1.0,
               "caption_epochs": 0.0, "general_text_chars": 400_000, "max_steps": None},
     "full": {"patients": 6000, "image_size": 256, "vision_epochs": 8.0, "lm_epochs": 6.0, "align_epochs": 4.0,
              "caption_epochs": 4.0, "general_text_chars": 400_000, "max_steps": None},
