@@ -121,7 +121,7 @@ def test_the_loop_runs_the_projector_on_its_own_peak(run, tmp_path):
 @pytest.mark.parametrize("rates", [{"lr": -1e-3}, {"projector_lr": -1e-4}, {"lr": float("nan")},
                                    {"lora_plus_ratio": 0.0}, {"lora_plus_ratio": float("nan")},
                                    {"length_group": 0}, {"length_group": -2}, {"task_temperature": 0.0},
-                                   {"task_temperature": float("nan")}])
+                                   {"task_temperature": float("nan")}, {"task_temperature": float("inf")}])
 def test_bad_rates_and_length_group_are_one_line_errors(run, tmp_path, rates):
     from dataclasses import replace
 
@@ -129,7 +129,7 @@ def test_bad_rates_and_length_group_are_one_line_errors(run, tmp_path, rates):
 
     cfg, _ = run
     with pytest.raises(ImaxError, match=r"learning rates must be >= 0: got lr=|lora_plus_ratio must be > 0|length_group must be >= 1"
-                       r"|task_temperature must be > 0") as err:
+                       r"|task_temperature must be a finite number > 0") as err:
         train(replace(cfg, out=tmp_path / "bad", **rates))
     assert "\n" not in str(err.value) and not (tmp_path / "bad").exists()
 
