@@ -29,7 +29,7 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
               projector_lr: float | None = None, loss_average: str | None = None,
               length_group: int | None = None, lora_plus_ratio: float | None = None,
               train_lm_head: bool | None = None, task_temperature: float | None = None,
-              batch_size: int | None = None) -> dict[str, Any]:
+              batch_size: int | None = None, lora_dropout: float | None = None) -> dict[str, Any]:
     """Train both arms with one recipe and score them on the val split beside their trivial baselines.
 
     The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
@@ -45,11 +45,15 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
                            train_lm_head=train_lm_head, task_temperature=task_temperature, batch_size=batch_size,
                            fisher=False)
     plan = make_plan(cfg)
+    if lora_dropout is not None:
+        # A recipe-selection knob, not a study setting: the experiment keeps LoraSettings' dropout.
+        plan = replace(plan, model=replace(plan.model, lora=replace(plan.model.lora, dropout=lora_dropout)))
     out: dict[str, Any] = {"lr": lr, "projector_lr": cfg.resolved("projector_lr"), "steps": steps,
                            "loss_average": cfg.resolved("loss_average"), "length_group": cfg.resolved("length_group"),
                            "lora_plus_ratio": cfg.resolved("lora_plus_ratio"), "train_lm_head": trains_lm_head(cfg),
                            "task_temperature": cfg.resolved("task_temperature"),
-                           "batch_size": cfg.resolved("batch_size"), "arms": {}}
+                           "batch_size": cfg.resolved("batch_size"), "lora_dropout": plan.model.lora.dropout,
+                           "arms": {}}
     for arm in ARMS:
         run = work / (f"{arm}-lr{lr:g}-s{steps}" + (f"-p{projector_lr:g}" if projector_lr is not None else "")
                       + f"-{cfg.resolved('loss_average')}"
@@ -57,7 +61,8 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
                       + (f"-lp{cfg.resolved('lora_plus_ratio'):g}" if cfg.resolved("lora_plus_ratio") else "")
                       + ("-head" if trains_lm_head(cfg) else "")
                       + (f"-t{cfg.resolved('task_temperature'):g}" if cfg.resolved("task_temperature") != 1 else "")
-                      + (f"-b{batch_size}" if batch_size is not None else ""))
+                      + (f"-b{batch_size}" if batch_size is not None else "")
+                      + (f"-d{lora_dropout:g}" if lora_dropout is not None else ""))
         t0 = time.perf_counter()
         if not (run / "checkpoints" / "final").is_dir():
             train(train_config(cfg, plan, base, data / arm, run, seed))
@@ -104,6 +109,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="global batch (default: the preset's)")
     ap.add_argument("--task-temperature", type=float, default=None,
                     help="task mixing temperature (default: the preset's; 1: by volume)")
+    ap.add_argument("--lora-dropout", type=float, default=None,
+                    help="LoRA dropout of every candidate (default: LoraSettings' 0.05)")
     ap.add_argument("--preset", default="quick", help="experiment preset whose recipe the candidates vary")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/recipe"))
@@ -119,7 +126,7 @@ def main() -> None:
                                                    args.seed, args.projector_lr, args.loss_average,
                                                    args.length_group, args.lora_plus_ratio,
                                                    None if args.train_lm_head is None else args.train_lm_head == "yes",
-                                                   args.task_temperature, args.batch_size))
+                                                   args.task_temperature, args.batch_size, args.lora_dropout))
             best = max(results["candidates"], key=lambda c: c["criterion"])
             results["chosen"] = {"lr": best["lr"], "steps": best["steps"], "criterion": best["criterion"]}
             args.out.parent.mkdir(parents=True, exist_ok=True)
