@@ -33,8 +33,8 @@ def candidate(data: Path, base: Path, work: Path, preset: str, lr: float, steps:
     """Train both arms with one recipe and score them on the val split beside their trivial baselines.
 
     The configs are the experiment's own (:func:`imax.experiment.plan.train_config` / ``eval_config``
-    with the preset's sizes), with only ``lr`` and ``steps`` set and the split switched to val, so the
-    recipe chosen here is exactly the one ``imax experiment`` runs."""
+    with the preset's sizes), with only the candidate's settings changed and the split switched to val, so
+    the recipe chosen here is exactly the one ``imax experiment`` runs."""
     from imax.evaluate import evaluate_model
     from imax.experiment.plan import eval_config, make_plan, train_config, trains_lm_head
     from imax.schema.config.experiment import ExperimentConfig
