@@ -95,7 +95,7 @@ from imax.train.bookkeeping import (
     write_artifacts,
 )
 from imax.train.logging import RunLogger
-from imax.train.sampler import StreamSampler, budget_conflict, total_steps
+from imax.train.sampler import StreamSampler, budget_conflict, total_steps, valid_temperature
 from imax.train.schedule import lr_at, warmup_steps
 from imax.train.step import (
     IGNORE,
@@ -173,7 +173,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ImaxError(f"learning rates must be >= 0: got lr={cfg.lr}, projector_lr={cfg.projector_lr}")
     if cfg.lora_plus_ratio is not None and not cfg.lora_plus_ratio > 0:
         raise ImaxError(f"lora_plus_ratio must be > 0 (or None for one rate): got {cfg.lora_plus_ratio}")
-    if not (cfg.task_temperature > 0 and math.isfinite(cfg.task_temperature)):  # the sampler's own rule, said early
+    if not valid_temperature(cfg.task_temperature):  # the sampler's own rule, said before anything loads
         raise ImaxError(f"task_temperature must be a finite number > 0 (1: tasks mix in proportion to their volume): "
                         f"got {cfg.task_temperature}")
     if cfg.length_group < 1:  # 0 or negative used to fall back to 1 (off) silently

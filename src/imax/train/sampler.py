@@ -62,7 +62,7 @@ class StreamSampler:
             raise ValueError(f"length grouping needs one length per entry ({n}), got "
                              f"{'none' if lengths is None else len(lengths)}")
         self.lengths, self.group = lengths, group
-        if not (temperature > 0 and np.isfinite(temperature)):
+        if not valid_temperature(temperature):
             raise ValueError(f"task temperature must be a positive number (1: proportional to volume), got {temperature}")
         if temperature != 1.0 and (groups is None or len(groups) != n):
             raise ValueError(f"temperature mixing needs one task id per entry ({n}), got "
@@ -129,6 +129,12 @@ class StreamSampler:
 
     def __len__(self) -> int:
         return (self.total_steps - self.start_step) * self.grad_accum
+
+
+def valid_temperature(temperature: float) -> bool:
+    """Whether ``temperature`` is a task mixing temperature: a finite number > 0 (the one rule, also checked
+    by the training loop before anything loads)."""
+    return bool(temperature > 0 and np.isfinite(temperature))
 
 
 def mixture_quota(sizes: np.ndarray, n: int, temperature: float) -> np.ndarray:
