@@ -241,8 +241,8 @@ def caption_stage(model: torch.nn.Module, tokenizer: Any, features: torch.Tensor
 
     Meant to teach a language model that never had an image in its context to read one, the skill a
     general chat MLLM brings to the study; the text is still only the descriptions, never a task. At the
-    default lr (5e-4) it taught an earlier quick base no image use (held-out caption loss 0.304 with the
-    right image, 0.307 with another's); at lr 2e-3 for 4 epochs it does (0.274 vs 0.332 on the current
+    default lr (5e-4) for 2 epochs it taught an earlier quick base no image use (held-out caption loss 0.304
+    with the right image, 0.307 with another's); at lr 2e-3 for 4 epochs it does (0.274 vs 0.332 on the current
     quick base, whose alignment stage alone gives 0.338 vs 0.339), yet the fine-tunes from that base fell
     on the val criterion (-0.022 vs +0.032; benchmarks/results/recipe-caption.json) and the stage costs
     ~320 s of the base's 10 minutes, so the quick preset skips it (``caption_epochs`` 0); the held-out
