@@ -11,9 +11,9 @@ without changing imax's decoder (``imax evaluate`` decodes greedily, as the stud
 Median decoding here: decode greedily until the next token is a digit; there compute the model's
 distribution over the digit run's value from the digit tree (the first digit's probabilities, then, for
 each first digit, the second digit's or the run's end), take its median, write it, and go on greedily.
-A run after a decimal point is read as hundredths ("5" = 0.50), any other run as an integer; a run is
-read to two digits (its third digit, if any, is decoded greedily). Teacher-forced forwards without a KV
-cache: 11 forwards per number, slow, fine for a val split.
+A run after a decimal point is read as hundredths ("5" = 0.50), any other run as an integer; the tree
+reads two digits (0–99; a digit the model writes after them starts a run of its own). Teacher-forced
+forwards without a KV cache: 11 forwards per number, slow, fine for a val split.
 
 Every answer, greedy or median, is parsed and scored by imax's own scorer beside the task's trivial
 baseline (fitted on the data's train split) with the paired bootstrap of ``imax evaluate``. For VQA (with
