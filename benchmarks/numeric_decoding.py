@@ -134,7 +134,7 @@ def median_decode(
 
 
 def score(predictions: list[dict[str, Any]], base_predictions: list[dict[str, Any]], n_boot: int) -> dict[str, Any]:
-    """Per task: score, trivial baseline, model − baseline with its paired-bootstrap 95% CI, distinct answers."""
+    """Per task: model − trivial baseline with its paired-bootstrap 95% CI, the baseline's score, distinct answers."""
     from imax.evaluate.controls import control_block
     from imax.evaluate.score import score_tasks
     from imax.tasks import TASKS
